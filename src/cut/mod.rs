@@ -1,0 +1,228 @@
+//! The cut: the last stage. It trims every shot frame-accurately from its source, fits it to
+//! the frame, grades it in the genre's look, opens on a title card, ends on credits, mixes
+//! and normalises the sound, and writes film.mp4 with film.srt and film.otio beside it.
+//!
+//! Entry points: [`cut`] for an edit list (`benjamin cut`), [`CutStage`] in the pipeline.
+
+pub mod cards;
+pub mod edl;
+pub mod export;
+pub mod look;
+pub mod mix;
+mod stage;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+pub use edl::EditList;
+pub use stage::CutStage;
+
+use crate::fsutil::{self, AtomicFile};
+use crate::media::filter::VideoGraph;
+use crate::media::mp4::{Mp4Options, Mp4Writer, TimedText};
+use crate::media::source::VideoSource;
+use crate::progress::Progress;
+
+/// How the cut encodes; the defaults suit a festival screener.
+#[derive(Debug, Clone)]
+pub struct CutOptions {
+    pub title_seconds: f64,
+    pub preset: String,
+    pub crf: u32,
+}
+
+impl Default for CutOptions {
+    fn default() -> Self {
+        CutOptions {
+            title_seconds: 4.0,
+            preset: "veryfast".into(),
+            crf: 20,
+        }
+    }
+}
+
+/// What a finished cut wrote and measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CutResult {
+    pub film: PathBuf,
+    pub subtitles: PathBuf,
+    pub timeline: PathBuf,
+    pub frames: usize,
+    pub seconds: f64,
+    pub mix: mix::MixReport,
+}
+
+/// Paths of the three files a cut writes for `film` (film.mp4 -> film.srt, film.otio).
+pub fn output_paths(film: &Path) -> (PathBuf, PathBuf) {
+    (film.with_extension("srt"), film.with_extension("otio"))
+}
+
+/// Frames of each shot, rounded on the cumulative timeline so that lengths never drift.
+fn shot_frames(edl: &EditList) -> Vec<usize> {
+    let fps = edl.frame.fps as f64;
+    let mut at = 0.0;
+    let mut frames = Vec::with_capacity(edl.shots.len());
+    for s in &edl.shots {
+        let start = (at * fps).round() as usize;
+        at += s.out_point - s.in_point;
+        frames.push(((at * fps).round() as usize).saturating_sub(start).max(1));
+    }
+    frames
+}
+
+/// Cuts `edl` into `out` (an MP4), with `out`.srt and `out`.otio beside it. Everything is
+/// checked before anything is written, and nothing appears under its final name until whole.
+pub fn cut(
+    edl: &EditList,
+    out: &Path,
+    opts: &CutOptions,
+    progress: &Progress,
+) -> Result<CutResult> {
+    let checked = edl.check()?;
+    let frame = edl.frame;
+    let fps = frame.fps as f64;
+    let title_frames = (opts.title_seconds * fps).round() as usize;
+    let offset = title_frames as f64 / fps;
+    let frames_per_shot = shot_frames(edl);
+    let story_frames: usize = frames_per_shot.iter().sum();
+    let credits = cards::credit_lines(edl);
+    let credit_frames = (cards::credits_seconds(credits.len()) * fps).round() as usize;
+    let total_frames = title_frames + story_frames + credit_frames;
+    let seconds = total_frames as f64 / fps;
+
+    let work = tempfile::Builder::new()
+        .prefix(".benjamin-cut")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    let mix_bar = progress.spinner("mixing sound");
+    let samples = (seconds * crate::media::audio::MIX_RATE as f64).round() as usize;
+    let (sound, mix_report) = mix::mix(&edl.audio, offset, samples)?;
+    mix_bar.finish_and_clear();
+
+    let cues: Vec<TimedText> = edl
+        .subtitles
+        .iter()
+        .filter(|c| c.start + offset < seconds)
+        .map(|c| TimedText {
+            start: c.start + offset,
+            end: (c.end + offset).min(seconds),
+            text: c.text.clone(),
+        })
+        .collect();
+
+    let (srt_path, otio_path) = output_paths(out);
+    let mp4 = AtomicFile::new(out)?;
+    let mp4_opts = Mp4Options {
+        width: frame.width,
+        height: frame.height,
+        fps: frame.fps,
+        preset: opts.preset.clone(),
+        crf: opts.crf,
+    };
+    let mut writer = Mp4Writer::create(mp4.path(), &mp4_opts, Some(sound), cues.clone())?;
+    let bar = progress.bar(total_frames as u64, "cutting", "frames");
+    let fault = FaultInjection::from_env();
+    let write = |writer: &mut Mp4Writer, picture: &mut ffmpeg_next::frame::Video| -> Result<()> {
+        crate::progress::check_interrupted()?;
+        writer.write_frame(picture)?;
+        fault.after_frame(writer.frames());
+        bar.inc(1);
+        Ok(())
+    };
+
+    let title = cards::title_card(&edl.title, edl.genre, frame, offset, work.path())?;
+    generate(&title, title_frames, |f| write(&mut writer, f))
+        .context("cannot draw the title card")?;
+
+    let fit = look::fit_to_frame(frame.width, frame.height);
+    let grade = look::genre_look(edl.genre);
+    for (i, (shot, &n)) in checked.iter().zip(&frames_per_shot).enumerate() {
+        let name = format!("shot {} ({})", i + 1, shot.shot.source.display());
+        let mut source = VideoSource::open(&shot.shot.source).with_context(|| name.clone())?;
+        let mut graph: Option<VideoGraph> = None;
+        let mut k = 0;
+        source
+            .sample(shot.shot.in_point, n, fps, |picture| {
+                if graph.is_none() {
+                    let spec = format!("{fit},{grade},format=yuv420p");
+                    graph = Some(VideoGraph::new(
+                        picture.width(),
+                        picture.height(),
+                        picture.format(),
+                        ffmpeg_next::Rational(1, frame.fps as i32),
+                        &spec,
+                    )?);
+                }
+                let g = graph.as_mut().unwrap();
+                g.push(picture, k)?;
+                k += 1;
+                while let Some(mut graded) = g.pull() {
+                    write(&mut writer, &mut graded)?;
+                }
+                Ok(())
+            })
+            .with_context(|| name.clone())?;
+    }
+
+    let roll = cards::credits_roll(&credits, frame, credit_frames as f64 / fps, work.path())?;
+    generate(&roll, credit_frames, |f| write(&mut writer, f)).context("cannot draw the credits")?;
+    writer.finish()?;
+    bar.finish_and_clear();
+
+    let timeline = export::otio(
+        edl,
+        &frames_per_shot,
+        &mix_report.track_seconds,
+        title_frames,
+        credit_frames,
+    );
+    fsutil::write_atomic(&srt_path, export::srt(&cues).as_bytes())?;
+    fsutil::write_atomic(
+        &otio_path,
+        serde_json::to_string_pretty(&timeline)?.as_bytes(),
+    )?;
+    mp4.commit()?;
+    Ok(CutResult {
+        film: out.to_path_buf(),
+        subtitles: srt_path,
+        timeline: otio_path,
+        frames: total_frames,
+        seconds,
+        mix: mix_report,
+    })
+}
+
+/// Pulls exactly `count` frames from a generator graph (title card, credits).
+fn generate(
+    spec: &str,
+    count: usize,
+    mut emit: impl FnMut(&mut ffmpeg_next::frame::Video) -> Result<()>,
+) -> Result<()> {
+    let mut graph = VideoGraph::generator(spec)?;
+    for _ in 0..count {
+        let mut f = graph.pull().context("the card generator stopped early")?;
+        emit(&mut f)?;
+    }
+    Ok(())
+}
+
+/// Test hook: `BENJAMIN_FAULT_ABORT_AFTER_FRAMES=N` kills the process hard after N frames,
+/// the way a power cut or `kill -9` would, so tests can check what a killed cut leaves behind.
+struct FaultInjection(Option<i64>);
+
+impl FaultInjection {
+    fn from_env() -> Self {
+        FaultInjection(
+            std::env::var("BENJAMIN_FAULT_ABORT_AFTER_FRAMES")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        )
+    }
+
+    fn after_frame(&self, frames: i64) {
+        if self.0 == Some(frames) {
+            std::process::abort();
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The film folder: `film.toml` with the film's settings, and one folder per stage.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil;
+
+/// Layout version of the film folder. A folder written by a newer benjamin is refused
+/// rather than misread.
+pub const FILM_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Genre {
+    Noir,
+    Scifi,
+    Romance,
+}
+
+impl Genre {
+    pub const ALL: [Genre; 3] = [Genre::Noir, Genre::Scifi, Genre::Romance];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Genre::Noir => "noir",
+            Genre::Scifi => "scifi",
+            Genre::Romance => "romance",
+        }
+    }
+}
+
+impl fmt::Display for Genre {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Genre {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Genre::ALL
+            .into_iter()
+            .find(|g| g.name().eq_ignore_ascii_case(s.trim()))
+            .with_context(|| format!("unknown genre {s:?}: choose one of noir, scifi, romance"))
+    }
+}
+
+/// Picture format of the finished film.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Frame {
+            width: 1280,
+            height: 720,
+            fps: 24,
+        }
+    }
+}
+
+/// Everything `film.toml` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilmSettings {
+    /// Layout version of the folder (see [`FILM_FORMAT`]).
+    pub format: u32,
+    pub title: String,
+    pub genre: Genre,
+    pub seed: u64,
+    /// Wall-clock budget of a whole `make`, in hours.
+    pub hours: f64,
+    /// A line of dialogue one character must say verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// A prop that must appear in an action line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prop: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actors: Option<PathBuf>,
+    #[serde(default)]
+    pub frame: Frame,
+}
+
+impl FilmSettings {
+    pub fn new(title: String, genre: Genre, seed: u64, hours: f64) -> Self {
+        FilmSettings {
+            format: FILM_FORMAT,
+            title,
+            genre,
+            seed,
+            hours,
+            line: None,
+            prop: None,
+            archive: None,
+            actors: None,
+            frame: Frame::default(),
+        }
+    }
+}
+
+/// An opened film folder.
+#[derive(Debug, Clone)]
+pub struct Film {
+    pub dir: PathBuf,
+    pub settings: FilmSettings,
+}
+
+impl Film {
+    pub fn settings_path(dir: &Path) -> PathBuf {
+        dir.join("film.toml")
+    }
+
+    pub fn exists(dir: &Path) -> bool {
+        Self::settings_path(dir).is_file()
+    }
+
+    pub fn open(dir: &Path) -> Result<Film> {
+        let path = Self::settings_path(dir);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {}: is {} a film folder? `benjamin make --film {}` creates one",
+                path.display(),
+                dir.display(),
+                dir.display()
+            )
+        })?;
+        let raw: toml::Value = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let format = raw.get("format").and_then(|v| v.as_integer()).unwrap_or(0);
+        if format > FILM_FORMAT as i64 {
+            bail!(
+                "{} was written by a newer benjamin (film format {format}, this one reads up to {FILM_FORMAT}); upgrade benjamin to work on this film",
+                path.display()
+            );
+        }
+        let settings: FilmSettings = toml::from_str(&text)
+            .with_context(|| format!("{} has a missing or invalid setting", path.display()))?;
+        Ok(Film {
+            dir: dir.to_path_buf(),
+            settings,
+        })
+    }
+
+    /// Creates or updates the folder and its `film.toml`.
+    pub fn save(dir: &Path, settings: &FilmSettings) -> Result<Film> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create film folder {}", dir.display()))?;
+        let text = toml::to_string_pretty(settings).context("cannot encode film settings")?;
+        fsutil::write_atomic(&Self::settings_path(dir), text.as_bytes())?;
+        Ok(Film {
+            dir: dir.to_path_buf(),
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.dir.join(stage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_through_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FilmSettings::new("Rain".into(), Genre::Noir, 7, 0.5);
+        s.line = Some("I never liked the rain.".into());
+        Film::save(dir.path(), &s).unwrap();
+        assert_eq!(Film::open(dir.path()).unwrap().settings, s);
+    }
+
+    #[test]
+    fn newer_film_folder_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FilmSettings::new("Rain".into(), Genre::Noir, 7, 0.5);
+        s.format = FILM_FORMAT + 1;
+        Film::save(dir.path(), &s).unwrap();
+        let err = format!("{:#}", Film::open(dir.path()).unwrap_err());
+        assert!(err.contains("newer benjamin"), "{err}");
+        assert!(err.contains("film.toml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_genre_names_the_choices() {
+        let err = "western".parse::<Genre>().unwrap_err().to_string();
+        assert!(err.contains("western") && err.contains("noir"), "{err}");
+        assert_eq!("SciFi".parse::<Genre>().unwrap(), Genre::Scifi);
+    }
+}

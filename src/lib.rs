@@ -1,0 +1,12 @@
+//! benjamin makes a short film on its own: screenplay, voices, shots, faces, score and cut.
+//!
+//! The pipeline ([`pipeline`]) runs stages in data-flow order inside a film folder ([`film`]),
+//! each recording what it consumed and produced in a manifest ([`manifest`]).
+
+pub mod cut;
+pub mod film;
+pub mod fsutil;
+pub mod manifest;
+pub mod media;
+pub mod pipeline;
+pub mod progress;

@@ -1,0 +1,123 @@
+//! Media that benjamin makes itself: test patterns with cuts at known frames, tones and stills.
+//! The tests, the examples and the benchmarks use them; nothing here is shipped in a film.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::ffmpeg::{format, frame};
+use super::mp4::{Mp4Options, Mp4Writer};
+
+/// A run of frames of one colour, with a square that moves across it.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment {
+    pub frames: usize,
+    pub rgb: [u8; 3],
+}
+
+fn yuv(rgb: [u8; 3]) -> (u8, u8, u8) {
+    let [r, g, b] = rgb.map(|c| c as f32);
+    let y = 16.0 + 0.257 * r + 0.504 * g + 0.098 * b;
+    let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;
+    let v = 128.0 + 0.439 * r - 0.368 * g - 0.071 * b;
+    (y.round() as u8, u.round() as u8, v.round() as u8)
+}
+
+/// A 4:2:0 picture: `rgb` background with a light square at horizontal position `square_x`.
+pub fn pattern_frame(width: u32, height: u32, rgb: [u8; 3], square_x: u32) -> frame::Video {
+    let mut f = frame::Video::new(format::Pixel::YUV420P, width, height);
+    let (y, u, v) = yuv(rgb);
+    let side = (height / 4).max(2);
+    let top = height / 2 - side / 2;
+    let (w, h) = (width as usize, height as usize);
+    let stride = f.stride(0);
+    let luma = f.data_mut(0);
+    for row in 0..h {
+        for col in 0..w {
+            let inside = (col as u32) >= square_x
+                && (col as u32) < square_x + side
+                && (row as u32) >= top
+                && (row as u32) < top + side;
+            luma[row * stride + col] = if inside { 235 } else { y };
+        }
+    }
+    for (plane, value) in [(1, u), (2, v)] {
+        let stride = f.stride(plane);
+        let data = f.data_mut(plane);
+        for row in 0..h.div_ceil(2) {
+            data[row * stride..row * stride + w.div_ceil(2)].fill(value);
+        }
+    }
+    f
+}
+
+/// Writes an H.264 MP4 (no sound) whose segments change colour at known frames: a hard cut
+/// between each segment. Returns the frame index where each segment starts.
+pub fn write_video(
+    path: &Path,
+    width: u32,
+    height: u32,
+    fps: u32,
+    segments: &[Segment],
+) -> Result<Vec<usize>> {
+    let opts = Mp4Options {
+        width,
+        height,
+        fps,
+        preset: "ultrafast".into(),
+        crf: 18,
+    };
+    let mut writer = Mp4Writer::create(path, &opts, None, Vec::new())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut starts = Vec::new();
+    let mut n = 0usize;
+    let side = (height / 4).max(2);
+    for seg in segments {
+        starts.push(n);
+        for i in 0..seg.frames {
+            let x = ((i as u32 * 4) % (width - side).max(1)).min(width - side);
+            writer.write_frame(&mut pattern_frame(width, height, seg.rgb, x))?;
+            n += 1;
+        }
+    }
+    writer.finish()?;
+    Ok(starts)
+}
+
+/// Writes a mono 16-bit WAV sine tone.
+pub fn write_tone(path: &Path, seconds: f64, freq: f64, amplitude: f64, rate: u32) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let n = (seconds * rate as f64).round() as usize;
+    for i in 0..n {
+        let v = amplitude * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin();
+        w.write_sample((v * i16::MAX as f64) as i16)?;
+    }
+    w.finalize()
+        .with_context(|| format!("cannot finish {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes a PNG still: a vertical gradient of `rgb` with a light disc in the middle.
+pub fn write_still(path: &Path, width: u32, height: u32, rgb: [u8; 3]) -> Result<()> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        let (dx, dy) = (
+            x as f32 - width as f32 / 2.0,
+            y as f32 - height as f32 / 2.0,
+        );
+        if (dx * dx + dy * dy).sqrt() < height as f32 / 6.0 {
+            image::Rgb([230, 230, 230])
+        } else {
+            let k = 0.5 + 0.5 * y as f32 / height as f32;
+            image::Rgb(rgb.map(|c| (c as f32 * k) as u8))
+        }
+    });
+    img.save(path)
+        .with_context(|| format!("cannot write {}", path.display()))
+}

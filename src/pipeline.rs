@@ -1,0 +1,396 @@
+//! The pipeline: stages in data-flow order, their freshness, and `make`, `run` and `status`.
+//! It knows stages only through the [`Stage`] trait.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::film::Film;
+use crate::fsutil;
+use crate::manifest::{Freshness, StageInputs, StageManifest, MANIFEST_FORMAT};
+use crate::progress::Progress;
+
+/// The stages, in data-flow order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageId {
+    Screenplay,
+    Voice,
+    Shots,
+    Faces,
+    Music,
+    Cut,
+}
+
+impl StageId {
+    pub const ALL: [StageId; 6] = [
+        StageId::Screenplay,
+        StageId::Voice,
+        StageId::Shots,
+        StageId::Faces,
+        StageId::Music,
+        StageId::Cut,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StageId::Screenplay => "screenplay",
+            StageId::Voice => "voice",
+            StageId::Shots => "shots",
+            StageId::Faces => "faces",
+            StageId::Music => "music",
+            StageId::Cut => "cut",
+        }
+    }
+
+    /// Stages whose artifacts this one reads; a rerun of any of them makes this one stale.
+    pub fn upstream(self) -> &'static [StageId] {
+        use StageId::*;
+        match self {
+            Screenplay => &[],
+            Voice => &[Screenplay],
+            Shots => &[Screenplay, Voice],
+            Faces => &[Shots],
+            Music => &[Screenplay, Voice],
+            Cut => &[Screenplay, Voice, Shots, Faces, Music],
+        }
+    }
+
+    /// Share of the time budget; a simple fixed split until the budget planner exists.
+    fn budget_weight(self) -> f64 {
+        match self {
+            StageId::Screenplay => 0.2,
+            StageId::Voice => 0.05,
+            StageId::Shots => 0.15,
+            StageId::Faces => 0.4,
+            StageId::Music => 0.1,
+            StageId::Cut => 0.1,
+        }
+    }
+}
+
+impl fmt::Display for StageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a stage sees while it runs.
+pub struct StageContext<'a> {
+    pub film: &'a Film,
+    /// The stage's own folder (created before `run`).
+    pub dir: PathBuf,
+    /// The stage must finish by then; a stage that trains stops early to keep it.
+    pub deadline: Instant,
+    pub progress: &'a Progress,
+}
+
+/// What a finished run produced.
+pub struct StageOutcome {
+    /// Absolute paths of the artifacts, inside the film folder.
+    pub outputs: Vec<PathBuf>,
+    /// Facts for the manifest (model size, losses, ...).
+    pub notes: serde_json::Value,
+}
+
+/// A stage cannot run yet because something it needs does not exist (not an error of the film).
+#[derive(Debug)]
+pub struct Blocked(pub String);
+
+impl fmt::Display for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Blocked {}
+
+/// One step of the film. Implementations live in a module per stage.
+pub trait Stage {
+    fn id(&self) -> StageId;
+    /// The parameters, files and models this stage would use now. Fails with [`Blocked`] when
+    /// an upstream artifact it needs is absent. The pipeline adds the seed, version and upstream runs.
+    fn inputs(&self, film: &Film) -> Result<StageInputs>;
+    fn run(&self, ctx: &StageContext) -> Result<StageOutcome>;
+}
+
+/// The implemented stages; a stage missing here is "not built yet".
+pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
+    match id {
+        StageId::Cut => Some(Box::new(crate::cut::CutStage)),
+        _ => None,
+    }
+}
+
+/// Where a stage stands, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageStatus {
+    pub stage: StageId,
+    /// fresh, stale, never run, blocked or not built yet.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_duration_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_finished: Option<String>,
+}
+
+/// What `make` or `run` did with a stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: StageId,
+    /// ran, fresh, blocked, not built yet or failed.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
+}
+
+enum Evaluation {
+    NotBuilt,
+    Blocked(String),
+    Ready {
+        stage: Box<dyn Stage>,
+        inputs: StageInputs,
+        had_run: bool,
+        freshness: Freshness,
+    },
+}
+
+fn evaluate(film: &Film, id: StageId) -> Result<Evaluation> {
+    let Some(stage) = stage_impl(id) else {
+        return Ok(Evaluation::NotBuilt);
+    };
+    let mut inputs = match stage.inputs(film) {
+        Ok(i) => i,
+        Err(e) => match e.downcast::<Blocked>() {
+            Ok(b) => return Ok(Evaluation::Blocked(b.0)),
+            Err(e) => return Err(e.context(format!("{id}: cannot gather its inputs"))),
+        },
+    };
+    inputs.benjamin = env!("CARGO_PKG_VERSION").to_string();
+    inputs.seed = film.settings.seed;
+    for up in id.upstream() {
+        let run = StageManifest::load(&film.stage_dir(up.name()))?
+            .map(|m| m.run_id)
+            .unwrap_or_else(|| "absent".into());
+        inputs.upstream.insert(up.name().to_string(), run);
+    }
+    let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
+    let freshness = StageManifest::freshness(manifest.as_ref(), &inputs, &film.dir);
+    Ok(Evaluation::Ready {
+        stage,
+        inputs,
+        had_run: manifest.is_some(),
+        freshness,
+    })
+}
+
+/// Each stage's state, for `benjamin status`.
+pub fn status(film: &Film) -> Result<Vec<StageStatus>> {
+    StageId::ALL
+        .iter()
+        .map(|&id| {
+            let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
+            let (state, reason) = match evaluate(film, id)? {
+                Evaluation::NotBuilt => ("not built yet", None),
+                Evaluation::Blocked(why) => ("blocked", Some(why)),
+                Evaluation::Ready {
+                    freshness: Freshness::Fresh,
+                    ..
+                } => ("fresh", None),
+                Evaluation::Ready {
+                    freshness: Freshness::NeverRun,
+                    ..
+                } => ("never run", None),
+                Evaluation::Ready {
+                    freshness: Freshness::Stale(why),
+                    ..
+                } => ("stale", Some(why)),
+            };
+            Ok(StageStatus {
+                stage: id,
+                state,
+                reason,
+                last_duration_s: manifest.as_ref().map(|m| m.duration_s),
+                last_finished: manifest.map(|m| m.finished),
+            })
+        })
+        .collect()
+}
+
+/// Runs every stale stage in order, within the film's time budget. Stages not built yet or
+/// blocked are reported and skipped; the first failing stage stops the run.
+pub fn make(film: &Film, progress: &Progress) -> Result<Vec<StageReport>> {
+    let started = Instant::now();
+    let budget = Duration::from_secs_f64((film.settings.hours * 3600.0).max(1.0));
+    let mut reports = Vec::new();
+    for (i, &id) in StageId::ALL.iter().enumerate() {
+        let report = match evaluate(film, id)? {
+            Evaluation::NotBuilt => skipped(id, "not built yet", None),
+            Evaluation::Blocked(why) => skipped(id, "blocked", Some(why)),
+            Evaluation::Ready {
+                freshness: Freshness::Fresh,
+                ..
+            } => skipped(id, "fresh", None),
+            Evaluation::Ready {
+                stage,
+                inputs,
+                had_run,
+                freshness,
+            } => {
+                let why = match freshness {
+                    Freshness::Stale(why) => why,
+                    _ => "never run".to_string(),
+                };
+                if had_run {
+                    progress.info(format!("{id}: stale: {why}"));
+                }
+                let remaining = budget.saturating_sub(started.elapsed());
+                let weight_left: f64 = StageId::ALL[i..].iter().map(|s| s.budget_weight()).sum();
+                let share = remaining.mul_f64(id.budget_weight() / weight_left);
+                run_stage(
+                    film,
+                    stage.as_ref(),
+                    inputs,
+                    Instant::now() + share,
+                    progress,
+                    why,
+                )?
+            }
+        };
+        progress.info(describe(&report));
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Reruns one stage even when it is fresh; the stages downstream of it become stale.
+pub fn run_one(film: &Film, id: StageId, progress: &Progress) -> Result<StageReport> {
+    let (stage, inputs) = match evaluate(film, id)? {
+        Evaluation::NotBuilt => {
+            bail!("the {id} stage is not built yet in this version of benjamin")
+        }
+        Evaluation::Blocked(why) => bail!("{id} cannot run yet: {why}"),
+        Evaluation::Ready { stage, inputs, .. } => (stage, inputs),
+    };
+    let deadline = Instant::now()
+        + Duration::from_secs_f64(film.settings.hours * 3600.0 * id.budget_weight())
+            .max(Duration::from_secs(60));
+    let report = run_stage(
+        film,
+        stage.as_ref(),
+        inputs,
+        deadline,
+        progress,
+        "rerun asked for".into(),
+    )?;
+    progress.info(describe(&report));
+    Ok(report)
+}
+
+fn run_stage(
+    film: &Film,
+    stage: &dyn Stage,
+    inputs: StageInputs,
+    deadline: Instant,
+    progress: &Progress,
+    why: String,
+) -> Result<StageReport> {
+    let id = stage.id();
+    let dir = film.stage_dir(id.name());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fsutil::remove_partials(&dir);
+    fsutil::remove_partials(&film.dir);
+    // The old manifest goes first: a run killed halfway must not leave the stage looking fresh.
+    let manifest_path = StageManifest::path(&dir);
+    if manifest_path.exists() {
+        std::fs::remove_file(&manifest_path)
+            .with_context(|| format!("cannot remove {}", manifest_path.display()))?;
+    }
+    progress.info(format!("{id}: running ({why})"));
+    let started_wall = SystemTime::now();
+    let started = Instant::now();
+    let ctx = StageContext {
+        film,
+        dir: dir.clone(),
+        deadline,
+        progress,
+    };
+    let outcome = stage
+        .run(&ctx)
+        .with_context(|| format!("the {id} stage failed"))?;
+    let duration = started.elapsed().as_secs_f64();
+    let outputs = StageManifest::record_outputs(&film.dir, &outcome.outputs)?;
+    let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let run_id =
+        fsutil::hash_bytes(format!("{finished}{:?}{}", outputs, std::process::id()).as_bytes())
+            [..16]
+            .to_string();
+    let manifest = StageManifest {
+        format: MANIFEST_FORMAT,
+        stage: id.name().to_string(),
+        run_id,
+        inputs,
+        outputs,
+        started: humantime::format_rfc3339_seconds(started_wall).to_string(),
+        finished,
+        duration_s: duration,
+        notes: outcome.notes,
+    };
+    manifest.save(&dir)?;
+    Ok(StageReport {
+        stage: id,
+        action: "ran",
+        reason: Some(why),
+        duration_s: Some(duration),
+        outputs: manifest.outputs.iter().map(|o| o.path.clone()).collect(),
+    })
+}
+
+fn skipped(stage: StageId, action: &'static str, reason: Option<String>) -> StageReport {
+    StageReport {
+        stage,
+        action,
+        reason,
+        duration_s: None,
+        outputs: Vec::new(),
+    }
+}
+
+/// One line for a report: "cut: ran in 12.3 s -> film.mp4".
+pub fn describe(r: &StageReport) -> String {
+    let mut line = format!("{:>10}: {}", r.stage.name(), r.action);
+    if let Some(d) = r.duration_s {
+        line += &format!(" in {d:.1} s");
+    }
+    if !r.outputs.is_empty() {
+        line += &format!(" -> {}", r.outputs.join(", "));
+    } else if let Some(why) = &r.reason {
+        line += &format!(" ({why})");
+    }
+    line
+}
+
+/// Hashes of upstream artifacts for a stage's inputs, labelled by path relative to the film.
+pub fn hash_inputs(film: &Film, paths: &[PathBuf]) -> Result<BTreeMap<String, String>> {
+    paths
+        .iter()
+        .map(|p| {
+            let label = p
+                .strip_prefix(&film.dir)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned();
+            Ok((label, fsutil::hash_file(p)?))
+        })
+        .collect()
+}
