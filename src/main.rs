@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use benjamin::cut::{self, CutOptions, EditList};
 use benjamin::film::{Film, FilmSettings, Genre};
 use benjamin::fsutil::slug;
-use benjamin::pipeline::{self, StageId};
+use benjamin::pipeline::{Pipeline, StageId};
 use benjamin::progress::{install_interrupt_handler, Progress};
 
 /// benjamin makes a short film on its own: it writes a screenplay, voices it, picks shots from
@@ -114,7 +114,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Make(args) => {
             let film = prepare_film(args, &progress)?;
-            let reports = pipeline::make(&film, &progress)?;
+            let reports = Pipeline::default().make(&film, &progress)?;
             let mp4 = film.dir.join("film.mp4");
             if cli.json {
                 print_json(
@@ -138,14 +138,14 @@ fn run(cli: Cli) -> Result<()> {
                 film.settings.seed = seed;
                 film = Film::save(&film.dir, &film.settings)?;
             }
-            let report = pipeline::run_one(&film, stage, &progress)?;
+            let report = Pipeline::default().run_one(&film, stage, &progress)?;
             if cli.json {
                 print_json(&report);
             }
         }
         Command::Status { film } => {
             let film = Film::open(&film)?;
-            let stages = pipeline::status(&film)?;
+            let stages = Pipeline::default().status(&film)?;
             if cli.json {
                 print_json(
                     &serde_json::json!({"film": film.dir, "settings": film.settings, "stages": stages}),

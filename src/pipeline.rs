@@ -165,136 +165,156 @@ enum Evaluation {
     },
 }
 
-fn evaluate(film: &Film, id: StageId) -> Result<Evaluation> {
-    let Some(stage) = stage_impl(id) else {
-        return Ok(Evaluation::NotBuilt);
-    };
-    let mut inputs = match stage.inputs(film) {
-        Ok(i) => i,
-        Err(e) => match e.downcast::<Blocked>() {
-            Ok(b) => return Ok(Evaluation::Blocked(b.0)),
-            Err(e) => return Err(e.context(format!("{id}: cannot gather its inputs"))),
-        },
-    };
-    inputs.benjamin = env!("CARGO_PKG_VERSION").to_string();
-    inputs.seed = film.settings.seed;
-    for up in id.upstream() {
-        let run = StageManifest::load(&film.stage_dir(up.name()))?
-            .map(|m| m.run_id)
-            .unwrap_or_else(|| "absent".into());
-        inputs.upstream.insert(up.name().to_string(), run);
-    }
-    let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
-    let freshness = StageManifest::freshness(manifest.as_ref(), &inputs, &film.dir);
-    Ok(Evaluation::Ready {
-        stage,
-        inputs,
-        had_run: manifest.is_some(),
-        freshness,
-    })
+/// The pipeline over a set of stage implementations (the built-in ones by default).
+#[derive(Clone, Copy)]
+pub struct Pipeline {
+    stages: fn(StageId) -> Option<Box<dyn Stage>>,
 }
 
-/// Each stage's state, for `benjamin status`.
-pub fn status(film: &Film) -> Result<Vec<StageStatus>> {
-    StageId::ALL
-        .iter()
-        .map(|&id| {
-            let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
-            let (state, reason) = match evaluate(film, id)? {
-                Evaluation::NotBuilt => ("not built yet", None),
-                Evaluation::Blocked(why) => ("blocked", Some(why)),
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline { stages: stage_impl }
+    }
+}
+
+impl Pipeline {
+    /// A pipeline over other implementations (tests use stand-in stages).
+    pub fn with_stages(stages: fn(StageId) -> Option<Box<dyn Stage>>) -> Self {
+        Pipeline { stages }
+    }
+
+    fn evaluate(&self, film: &Film, id: StageId) -> Result<Evaluation> {
+        let Some(stage) = (self.stages)(id) else {
+            return Ok(Evaluation::NotBuilt);
+        };
+        let mut inputs = match stage.inputs(film) {
+            Ok(i) => i,
+            Err(e) => match e.downcast::<Blocked>() {
+                Ok(b) => return Ok(Evaluation::Blocked(b.0)),
+                Err(e) => return Err(e.context(format!("{id}: cannot gather its inputs"))),
+            },
+        };
+        inputs.benjamin = env!("CARGO_PKG_VERSION").to_string();
+        inputs.seed = film.settings.seed;
+        for up in id.upstream() {
+            let run = StageManifest::load(&film.stage_dir(up.name()))?
+                .map(|m| m.run_id)
+                .unwrap_or_else(|| "absent".into());
+            inputs.upstream.insert(up.name().to_string(), run);
+        }
+        let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
+        let freshness = StageManifest::freshness(manifest.as_ref(), &inputs, &film.dir);
+        Ok(Evaluation::Ready {
+            stage,
+            inputs,
+            had_run: manifest.is_some(),
+            freshness,
+        })
+    }
+
+    /// Each stage's state, for `benjamin status`.
+    pub fn status(&self, film: &Film) -> Result<Vec<StageStatus>> {
+        StageId::ALL
+            .iter()
+            .map(|&id| {
+                let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
+                let (state, reason) = match self.evaluate(film, id)? {
+                    Evaluation::NotBuilt => ("not built yet", None),
+                    Evaluation::Blocked(why) => ("blocked", Some(why)),
+                    Evaluation::Ready {
+                        freshness: Freshness::Fresh,
+                        ..
+                    } => ("fresh", None),
+                    Evaluation::Ready {
+                        freshness: Freshness::NeverRun,
+                        ..
+                    } => ("never run", None),
+                    Evaluation::Ready {
+                        freshness: Freshness::Stale(why),
+                        ..
+                    } => ("stale", Some(why)),
+                };
+                Ok(StageStatus {
+                    stage: id,
+                    state,
+                    reason,
+                    last_duration_s: manifest.as_ref().map(|m| m.duration_s),
+                    last_finished: manifest.map(|m| m.finished),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs every stale stage in order, within the film's time budget. Stages not built yet or
+    /// blocked are reported and skipped; the first failing stage stops the run.
+    pub fn make(&self, film: &Film, progress: &Progress) -> Result<Vec<StageReport>> {
+        let started = Instant::now();
+        let budget = Duration::from_secs_f64((film.settings.hours * 3600.0).max(1.0));
+        let mut reports = Vec::new();
+        for (i, &id) in StageId::ALL.iter().enumerate() {
+            let report = match self.evaluate(film, id)? {
+                Evaluation::NotBuilt => skipped(id, "not built yet", None),
+                Evaluation::Blocked(why) => skipped(id, "blocked", Some(why)),
                 Evaluation::Ready {
                     freshness: Freshness::Fresh,
                     ..
-                } => ("fresh", None),
+                } => skipped(id, "fresh", None),
                 Evaluation::Ready {
-                    freshness: Freshness::NeverRun,
-                    ..
-                } => ("never run", None),
-                Evaluation::Ready {
-                    freshness: Freshness::Stale(why),
-                    ..
-                } => ("stale", Some(why)),
-            };
-            Ok(StageStatus {
-                stage: id,
-                state,
-                reason,
-                last_duration_s: manifest.as_ref().map(|m| m.duration_s),
-                last_finished: manifest.map(|m| m.finished),
-            })
-        })
-        .collect()
-}
-
-/// Runs every stale stage in order, within the film's time budget. Stages not built yet or
-/// blocked are reported and skipped; the first failing stage stops the run.
-pub fn make(film: &Film, progress: &Progress) -> Result<Vec<StageReport>> {
-    let started = Instant::now();
-    let budget = Duration::from_secs_f64((film.settings.hours * 3600.0).max(1.0));
-    let mut reports = Vec::new();
-    for (i, &id) in StageId::ALL.iter().enumerate() {
-        let report = match evaluate(film, id)? {
-            Evaluation::NotBuilt => skipped(id, "not built yet", None),
-            Evaluation::Blocked(why) => skipped(id, "blocked", Some(why)),
-            Evaluation::Ready {
-                freshness: Freshness::Fresh,
-                ..
-            } => skipped(id, "fresh", None),
-            Evaluation::Ready {
-                stage,
-                inputs,
-                had_run,
-                freshness,
-            } => {
-                let why = match freshness {
-                    Freshness::Stale(why) => why,
-                    _ => "never run".to_string(),
-                };
-                if had_run {
-                    progress.info(format!("{id}: stale: {why}"));
-                }
-                let remaining = budget.saturating_sub(started.elapsed());
-                let weight_left: f64 = StageId::ALL[i..].iter().map(|s| s.budget_weight()).sum();
-                let share = remaining.mul_f64(id.budget_weight() / weight_left);
-                run_stage(
-                    film,
-                    stage.as_ref(),
+                    stage,
                     inputs,
-                    Instant::now() + share,
-                    progress,
-                    why,
-                )?
-            }
-        };
-        progress.info(describe(&report));
-        reports.push(report);
-    }
-    Ok(reports)
-}
-
-/// Reruns one stage even when it is fresh; the stages downstream of it become stale.
-pub fn run_one(film: &Film, id: StageId, progress: &Progress) -> Result<StageReport> {
-    let (stage, inputs) = match evaluate(film, id)? {
-        Evaluation::NotBuilt => {
-            bail!("the {id} stage is not built yet in this version of benjamin")
+                    had_run,
+                    freshness,
+                } => {
+                    let why = match freshness {
+                        Freshness::Stale(why) => why,
+                        _ => "never run".to_string(),
+                    };
+                    if had_run {
+                        progress.info(format!("{id}: stale: {why}"));
+                    }
+                    let remaining = budget.saturating_sub(started.elapsed());
+                    let weight_left: f64 =
+                        StageId::ALL[i..].iter().map(|s| s.budget_weight()).sum();
+                    let share = remaining.mul_f64(id.budget_weight() / weight_left);
+                    run_stage(
+                        film,
+                        stage.as_ref(),
+                        inputs,
+                        Instant::now() + share,
+                        progress,
+                        why,
+                    )?
+                }
+            };
+            progress.info(describe(&report));
+            reports.push(report);
         }
-        Evaluation::Blocked(why) => bail!("{id} cannot run yet: {why}"),
-        Evaluation::Ready { stage, inputs, .. } => (stage, inputs),
-    };
-    let deadline = Instant::now()
-        + Duration::from_secs_f64(film.settings.hours * 3600.0 * id.budget_weight())
-            .max(Duration::from_secs(60));
-    let report = run_stage(
-        film,
-        stage.as_ref(),
-        inputs,
-        deadline,
-        progress,
-        "rerun asked for".into(),
-    )?;
-    progress.info(describe(&report));
-    Ok(report)
+        Ok(reports)
+    }
+
+    /// Reruns one stage even when it is fresh; the stages downstream of it become stale.
+    pub fn run_one(&self, film: &Film, id: StageId, progress: &Progress) -> Result<StageReport> {
+        let (stage, inputs) = match self.evaluate(film, id)? {
+            Evaluation::NotBuilt => {
+                bail!("the {id} stage is not built yet in this version of benjamin")
+            }
+            Evaluation::Blocked(why) => bail!("{id} cannot run yet: {why}"),
+            Evaluation::Ready { stage, inputs, .. } => (stage, inputs),
+        };
+        let deadline = Instant::now()
+            + Duration::from_secs_f64(film.settings.hours * 3600.0 * id.budget_weight())
+                .max(Duration::from_secs(60));
+        let report = run_stage(
+            film,
+            stage.as_ref(),
+            inputs,
+            deadline,
+            progress,
+            "rerun asked for".into(),
+        )?;
+        progress.info(describe(&report));
+        Ok(report)
+    }
 }
 
 fn run_stage(
@@ -331,10 +351,7 @@ fn run_stage(
     let duration = started.elapsed().as_secs_f64();
     let outputs = StageManifest::record_outputs(&film.dir, &outcome.outputs)?;
     let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let run_id =
-        fsutil::hash_bytes(format!("{finished}{:?}{}", outputs, std::process::id()).as_bytes())
-            [..16]
-            .to_string();
+    let run_id = new_run_id(&outputs);
     let manifest = StageManifest {
         format: MANIFEST_FORMAT,
         stage: id.name().to_string(),
@@ -354,6 +371,18 @@ fn run_stage(
         duration_s: Some(duration),
         outputs: manifest.outputs.iter().map(|o| o.path.clone()).collect(),
     })
+}
+
+/// An id unique to this run (time to the nanosecond, process, a counter, and what it wrote).
+fn new_run_id(outputs: &[crate::manifest::OutputRecord]) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = format!("{nanos}:{}:{n}:{outputs:?}", std::process::id());
+    fsutil::hash_bytes(seed.as_bytes())[..16].to_string()
 }
 
 fn skipped(stage: StageId, action: &'static str, reason: Option<String>) -> StageReport {

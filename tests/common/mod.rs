@@ -1,0 +1,108 @@
+//! Small media the cut tests make for themselves.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use benjamin::cut::edl::{AudioRole, AudioTrack, Credits, Cue, EditList, Shot};
+use benjamin::film::{Frame, Genre};
+use benjamin::media::ffmpeg::frame;
+use benjamin::media::synth::{write_still, write_tone, write_video, Segment};
+
+pub const DARK: [u8; 3] = [20, 20, 20];
+pub const BRIGHT: [u8; 3] = [220, 220, 220];
+
+/// A 30 fps clip that cuts from dark to bright at frame 60 (2.0 s), a still, two tones.
+pub fn make_media(dir: &Path) -> PathBuf {
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_video(
+        &media.join("clip.mp4"),
+        320,
+        240,
+        30,
+        &[
+            Segment {
+                frames: 60,
+                rgb: DARK,
+            },
+            Segment {
+                frames: 60,
+                rgb: BRIGHT,
+            },
+        ],
+    )
+    .unwrap();
+    write_still(&media.join("still.png"), 200, 300, [60, 120, 200]).unwrap();
+    write_tone(&media.join("line.wav"), 1.0, 440.0, 0.5, 22_050).unwrap();
+    write_tone(&media.join("music.wav"), 4.0, 110.0, 0.3, 44_100).unwrap();
+    media
+}
+
+fn shot(source: PathBuf, a: f64, b: f64, scene: u32) -> Shot {
+    Shot {
+        source,
+        in_point: a,
+        out_point: b,
+        scene,
+        licence: "CC0".into(),
+        attribution: "benjamin tests".into(),
+    }
+}
+
+/// Shot 1: the clip across its cut (1.5 s to 2.5 s); shot 2: the still for 1 s; shot 3: the clip's bright end.
+pub fn edit_list(media: &Path) -> EditList {
+    EditList {
+        title: "Test: A \"Quoted\" Title, 100% Real".into(),
+        genre: Genre::Romance,
+        frame: Frame {
+            width: 320,
+            height: 180,
+            fps: 24,
+        },
+        shots: vec![
+            shot(media.join("clip.mp4"), 1.5, 2.5, 1),
+            shot(media.join("still.png"), 0.0, 1.0, 1),
+            shot(media.join("clip.mp4"), 3.0, 4.0, 2),
+        ],
+        audio: vec![
+            AudioTrack {
+                file: media.join("music.wav"),
+                start: 0.0,
+                gain_db: 0.0,
+                role: AudioRole::Music,
+            },
+            AudioTrack {
+                file: media.join("line.wav"),
+                start: 0.5,
+                gain_db: 0.0,
+                role: AudioRole::Dialogue,
+            },
+        ],
+        subtitles: vec![Cue {
+            start: 0.5,
+            end: 1.5,
+            text: "Hello, tester.".into(),
+            speaker: Some("ANA".into()),
+        }],
+        credits: Credits {
+            voices: vec!["ANA - a 440 Hz tone".into()],
+            music: vec!["a 110 Hz tone".into()],
+            extra: vec![],
+        },
+    }
+}
+
+/// Mean luma (0-255) of a picture's Y plane, and the share of its pixels brighter than 128.
+pub fn luma_stats(f: &frame::Video) -> (f64, f64) {
+    let (w, h) = (f.width() as usize, f.height() as usize);
+    let stride = f.stride(0);
+    let data = f.data(0);
+    let (mut sum, mut bright) = (0u64, 0usize);
+    for row in 0..h {
+        for &y in &data[row * stride..row * stride + w] {
+            sum += y as u64;
+            bright += (y > 128) as usize;
+        }
+    }
+    (sum as f64 / (w * h) as f64, bright as f64 / (w * h) as f64)
+}
