@@ -77,7 +77,13 @@ impl Progress {
 
     /// A line of news for the user (hidden with `--quiet`).
     pub fn info(&self, line: impl AsRef<str>) {
-        if !self.quiet {
+        if self.quiet {
+            return;
+        }
+        // Above the bars on a terminal; plain lines when stderr is a file or a pipe (bars are hidden then).
+        if self.multi.is_hidden() {
+            eprintln!("{}", line.as_ref());
+        } else {
             let _ = self.multi.println(line.as_ref());
         }
     }
