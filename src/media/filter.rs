@@ -27,20 +27,7 @@ impl VideoGraph {
             time_base.numerator(),
             time_base.denominator().max(1)
         );
-        graph
-            .add(&find("buffer")?, "in", &args)
-            .context("cannot create the filter graph's video input")?;
-        graph
-            .add(&find("buffersink")?, "out", "")
-            .context("cannot create the filter graph's output")?;
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(spec))
-            .map_err(|e| anyhow!("FFmpeg rejected the filter graph {spec:?}: {e}"))?;
-        graph
-            .validate()
-            .map_err(|e| anyhow!("FFmpeg cannot configure the filter graph {spec:?}: {e}"))?;
+        build(&mut graph, Some(("buffer", &args)), "buffersink", spec)?;
         Ok(VideoGraph {
             graph,
             has_source: true,
@@ -51,16 +38,7 @@ impl VideoGraph {
     pub fn generator(spec: &str) -> Result<Self> {
         super::init();
         let mut graph = filter::Graph::new();
-        graph
-            .add(&find("buffersink")?, "out", "")
-            .context("cannot create the filter graph's output")?;
-        graph
-            .input("out", 0)
-            .and_then(|p| p.parse(spec))
-            .map_err(|e| anyhow!("FFmpeg rejected the filter graph {spec:?}: {e}"))?;
-        graph
-            .validate()
-            .map_err(|e| anyhow!("FFmpeg cannot configure the filter graph {spec:?}: {e}"))?;
+        build(&mut graph, None, "buffersink", spec)?;
         Ok(VideoGraph {
             graph,
             has_source: false,
@@ -131,20 +109,7 @@ impl AudioGraph {
             format!("channels={channels}")
         };
         let args = format!("time_base=1/{rate}:sample_rate={rate}:sample_fmt={fmt}:{layout}");
-        graph
-            .add(&find("abuffer")?, "in", &args)
-            .context("cannot create the audio graph's input")?;
-        graph
-            .add(&find("abuffersink")?, "out", "")
-            .context("cannot create the audio graph's output")?;
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(spec))
-            .map_err(|e| anyhow!("FFmpeg rejected the audio filter graph {spec:?}: {e}"))?;
-        graph
-            .validate()
-            .map_err(|e| anyhow!("FFmpeg cannot configure the audio filter graph {spec:?}: {e}"))?;
+        build(&mut graph, Some(("abuffer", &args)), "abuffersink", spec)?;
         Ok(AudioGraph { graph })
     }
 
@@ -178,6 +143,35 @@ impl AudioGraph {
         let mut out = frame::Audio::empty();
         sink.sink().frame(&mut out).ok().map(|_| out)
     }
+}
+
+/// Wires `spec` between an optional source filter named "in" and a sink named "out".
+fn build(
+    graph: &mut filter::Graph,
+    source: Option<(&str, &str)>,
+    sink: &str,
+    spec: &str,
+) -> Result<()> {
+    if let Some((kind, args)) = source {
+        graph
+            .add(&find(kind)?, "in", args)
+            .with_context(|| format!("cannot create the filter graph's input ({args})"))?;
+    }
+    graph
+        .add(&find(sink)?, "out", "")
+        .context("cannot create the filter graph's output")?;
+    let parser = graph.input("out", 0);
+    let parser = match source {
+        Some(_) => parser.and_then(|p| p.output("in", 0)),
+        None => parser,
+    };
+    parser
+        .and_then(|p| p.parse(spec))
+        .map_err(|e| anyhow!("FFmpeg rejected the filter graph {spec:?}: {e}"))?;
+    graph
+        .validate()
+        .map_err(|e| anyhow!("FFmpeg cannot configure the filter graph {spec:?}: {e}"))?;
+    Ok(())
 }
 
 fn find(name: &str) -> Result<filter::Filter> {
