@@ -9,4 +9,6 @@ pub mod fsutil;
 pub mod manifest;
 pub mod media;
 pub mod pipeline;
+pub mod nn;
 pub mod progress;
+pub mod screenplay;

@@ -1,0 +1,92 @@
+//! A small GPT: token and learned position embeddings, pre-norm blocks of causal
+//! self-attention and an MLP, and an output head tied to the token embedding.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{layer_norm, linear, Init, LayerNorm, Linear, VarBuilder};
+
+use super::ModelConfig;
+
+struct Block {
+    ln1: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    ln2: LayerNorm,
+    fc: Linear,
+    out: Linear,
+    heads: usize,
+}
+
+impl Block {
+    fn new(c: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let n = c.width;
+        Ok(Block {
+            ln1: layer_norm(n, 1e-5, vb.pp("ln1"))?,
+            qkv: linear(n, 3 * n, vb.pp("qkv"))?,
+            proj: linear(n, n, vb.pp("proj"))?,
+            ln2: layer_norm(n, 1e-5, vb.pp("ln2"))?,
+            fc: linear(n, 4 * n, vb.pp("fc"))?,
+            out: linear(4 * n, n, vb.pp("out"))?,
+            heads: c.heads,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let d = c / self.heads;
+        let qkv = self.qkv.forward(&self.ln1.forward(x)?)?;
+        let split = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i * c, c)?.reshape((b, t, self.heads, d))?.transpose(1, 2)?.contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let att = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask)?;
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
+        let x = (x + self.proj.forward(&y)?)?;
+        let h = self.fc.forward(&self.ln2.forward(&x)?)?.gelu()?;
+        x + self.out.forward(&h)?
+    }
+}
+
+pub struct Gpt {
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    context: usize,
+}
+
+impl Gpt {
+    pub fn new(c: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let init = Init::Randn { mean: 0.0, stdev: 0.02 };
+        let wte = vb.get_with_hints((c.vocab, c.width), "wte", init)?;
+        let wpe = vb.get_with_hints((c.context, c.width), "wpe", init)?;
+        let blocks = (0..c.layers).map(|i| Block::new(c, vb.pp(format!("h{i}")))).collect::<Result<Vec<_>>>()?;
+        Ok(Gpt { wte, wpe, blocks, ln_f: layer_norm(c.width, 1e-5, vb.pp("ln_f"))?, context: c.context })
+    }
+
+    /// Logits `[batch, time, vocab]` for token ids `[batch, time]` (time <= context).
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if t > self.context {
+            candle_core::bail!("sequence of {t} tokens is longer than the model's context of {}", self.context);
+        }
+        let tok = self.wte.embedding(&ids.flatten_all()?)?.reshape((b, t, ()))?;
+        let x = tok.broadcast_add(&self.wpe.narrow(0, 0, t)?)?;
+        let mask = causal_mask(t, ids.device())?;
+        let mut x = x;
+        for block in &self.blocks {
+            x = block.forward(&x, &mask)?;
+        }
+        let x = self.ln_f.forward(&x)?;
+        x.broadcast_matmul(&self.wte.t()?)
+    }
+
+    pub fn context(&self) -> usize {
+        self.context
+    }
+}
+
+fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    Tensor::from_vec(mask, (t, t), device)?.to_dtype(DType::F32)
+}

@@ -1,0 +1,6 @@
+//! The screenplay: corpora, a language model trained with candle, seeded sampling under the
+//! festival's constraints, and Fountain out.
+
+pub mod corpus;
+pub mod fountain;
+pub mod lm;
