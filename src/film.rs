@@ -88,6 +88,16 @@ pub struct FilmSettings {
     pub actors: Option<PathBuf>,
     #[serde(default)]
     pub frame: Frame,
+    /// Length of the film to write, in minutes (a page of screenplay is about a minute).
+    #[serde(default = "default_minutes")]
+    pub minutes: f64,
+    /// A screenplay model folder made by `benjamin train screenplay`; the built-in one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screenplay_model: Option<PathBuf>,
+}
+
+fn default_minutes() -> f64 {
+    4.0
 }
 
 impl FilmSettings {
@@ -103,6 +113,8 @@ impl FilmSettings {
             archive: None,
             actors: None,
             frame: Frame::default(),
+            minutes: default_minutes(),
+            screenplay_model: None,
         }
     }
 }

@@ -11,6 +11,8 @@ use benjamin::film::{Film, FilmSettings, Genre};
 use benjamin::fsutil::slug;
 use benjamin::pipeline::{Pipeline, StageId};
 use benjamin::progress::{install_interrupt_handler, Progress};
+use benjamin::screenplay::corpus;
+use benjamin::screenplay::lm::{self, Arch};
 
 /// benjamin makes a short film on its own: it writes a screenplay, voices it, picks shots from
 /// public-domain footage, swaps in consenting actors' faces, scores it and cuts it with FFmpeg.
@@ -52,6 +54,12 @@ enum Command {
         #[arg(long)]
         film: PathBuf,
     },
+    /// Train a model (the screenplay language model).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Add to or list the genre corpora the screenplay model learns from.
+    #[command(subcommand)]
+    Corpus(CorpusCommand),
     /// Cut a film from a hand-written edit list (JSON), without the other stages.
     Cut {
         /// The edit list (see examples/demo/edl.json).
@@ -63,6 +71,75 @@ enum Command {
         /// x264 preset: ultrafast, veryfast, medium, slow, ... (slower is smaller).
         #[arg(long, default_value = "veryfast")]
         preset: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// Train the screenplay language model on genre corpora, within a time budget.
+    Screenplay(TrainScreenplayArgs),
+}
+
+#[derive(Args)]
+struct TrainScreenplayArgs {
+    /// Corpus folder with noir/, scifi/, romance/ sub-folders (or one plain text file).
+    #[arg(long, default_value = "corpora")]
+    corpus: PathBuf,
+    /// Model architecture.
+    #[arg(long, value_enum, default_value = "gpt")]
+    arch: Arch,
+    /// Wall-clock budget in hours; training stops inside it and keeps the best checkpoint.
+    #[arg(long, default_value_t = 0.25)]
+    hours: f64,
+    /// Output folder (config.json, model.safetensors, tokenizer.json, checkpoint/). Resumes from its checkpoint.
+    #[arg(long, default_value = "models/screenplay")]
+    out: PathBuf,
+    /// Tokenizer vocabulary: 260 is one token per byte (character level), more learns BPE merges.
+    #[arg(long, default_value_t = 1024)]
+    vocab: usize,
+    /// Stop after this many steps even if time is left.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Layers (default 4 for gpt, 2 for lstm).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Embedding width (default 128).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Attention heads, gpt only (default 4).
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Recurrent state size, lstm only (default 256).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Context length in tokens (default 128).
+    #[arg(long)]
+    context: Option<usize>,
+    /// Sequences per step (default 12).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Peak learning rate (default 1e-3 for gpt, 3e-3 for lstm).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Steps between validation checks (default 100).
+    #[arg(long)]
+    eval_every: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum CorpusCommand {
+    /// Add your own screenplays (.fountain or .txt) to a genre's corpus.
+    Add {
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum)]
+        genre: Genre,
+        #[arg(long, default_value = "corpora")]
+        corpus: PathBuf,
+    },
+    /// Show what each genre's corpus holds.
+    List {
+        #[arg(long, default_value = "corpora")]
+        corpus: PathBuf,
     },
 }
 
@@ -89,6 +166,12 @@ struct MakeArgs {
     /// The film folder. Default: films/<title> (or films/<genre>-<seed> without a title).
     #[arg(long)]
     film: Option<PathBuf>,
+    /// Length of the film in minutes (about a page of screenplay a minute). Default: 4.
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// A screenplay model folder made by `benjamin train screenplay` (default: the built-in model).
+    #[arg(long)]
+    screenplay_model: Option<PathBuf>,
     /// Archive of footage to pick shots from.
     #[arg(long)]
     archive: Option<PathBuf>,
@@ -171,6 +254,71 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Train(TrainCommand::Screenplay(a)) => {
+            let docs = lm::train::read_corpus(&a.corpus)?;
+            let texts: Vec<String> = docs.iter().map(|d| d.text.clone()).collect();
+            let tokenizer = lm::ScreenplayTokenizer::train(&texts, a.vocab)?;
+            let mut config = lm::ModelConfig::default_for(a.arch, tokenizer.vocab_size());
+            config.layers = a.layers.unwrap_or(config.layers);
+            config.width = a.width.unwrap_or(config.width);
+            config.heads = a.heads.unwrap_or(config.heads);
+            config.hidden = a.hidden.unwrap_or(config.hidden);
+            config.context = a.context.unwrap_or(config.context);
+            let mut opts = lm::train::TrainOptions::new(
+                config,
+                std::time::Duration::from_secs_f64(a.hours * 3600.0),
+            );
+            opts.max_steps = a.steps;
+            opts.batch = a.batch.unwrap_or(opts.batch);
+            opts.eval_every = a.eval_every.unwrap_or(opts.eval_every);
+            if let Some(lr) = a.lr {
+                opts.max_lr = lr;
+                opts.min_lr = lr / 10.0;
+            }
+            progress.info(format!(
+                "training a {:?} on {} documents from {} ({} tokens in the vocabulary)",
+                a.arch,
+                docs.len(),
+                a.corpus.display(),
+                tokenizer.vocab_size()
+            ));
+            let report = lm::train::train(&docs, &tokenizer, &opts, &a.out, &progress)?;
+            if cli.json {
+                print_json(&report);
+            } else if !cli.quiet {
+                eprintln!(
+                    "trained {} steps in {:.0} s ({:.0} tokens/s, {} parameters): best validation loss {:.4}; model in {}",
+                    report.steps, report.seconds, report.tokens_per_second, report.parameters, report.best_val_loss, a.out.display()
+                );
+            }
+        }
+        Command::Corpus(CorpusCommand::Add {
+            files,
+            genre,
+            corpus,
+        }) => {
+            let added = corpus::add(&corpus, genre, &files)?;
+            progress.info(format!(
+                "added {} file(s) to {}",
+                added.len(),
+                corpus.join(genre.name()).display()
+            ));
+        }
+        Command::Corpus(CorpusCommand::List { corpus }) => {
+            let rows = corpus::list(&corpus)?;
+            if cli.json {
+                print_json(
+                    &rows
+                        .iter()
+                        .map(|(g, n, b)| serde_json::json!({"genre": g, "files": n, "bytes": b}))
+                        .collect::<Vec<_>>(),
+                );
+            } else {
+                for (g, n, b) in rows {
+                    println!("{:>8}  {n:>4} files  {:>8} KB", g.name(), b / 1024);
+                }
+            }
+        }
         Command::Cut { edl, out, preset } => {
             let list = EditList::load(&edl)?;
             let opts = CutOptions {
@@ -249,6 +397,13 @@ fn prepare_film(args: MakeArgs, progress: &Progress) -> Result<Film> {
     if let Some(s) = args.seed {
         settings.seed = s;
     }
+    if let Some(m) = args.minutes {
+        if !(m > 0.0 && m <= 120.0) {
+            bail!("--minutes must be between 0 and 120");
+        }
+        settings.minutes = m;
+    }
+    settings.screenplay_model = args.screenplay_model.or(settings.screenplay_model);
     settings.line = args.line.or(settings.line);
     settings.prop = args.prop.or(settings.prop);
     settings.archive = args.archive.or(settings.archive);

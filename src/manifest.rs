@@ -58,6 +58,8 @@ pub enum Freshness {
     Fresh,
     NeverRun,
     Stale(String),
+    /// Only outputs the user may edit by hand changed: the stage takes the edit.
+    Edited(Vec<String>),
 }
 
 impl StageManifest {
@@ -121,6 +123,7 @@ impl StageManifest {
         manifest: Option<&StageManifest>,
         current: &StageInputs,
         film_dir: &Path,
+        editable: &[&str],
     ) -> Freshness {
         let Some(m) = manifest else {
             return Freshness::NeverRun;
@@ -128,10 +131,12 @@ impl StageManifest {
         if let Some(why) = explain_difference(&m.inputs, current) {
             return Freshness::Stale(why);
         }
+        let mut edited = Vec::new();
         for out in &m.outputs {
             let path = film_dir.join(&out.path);
             match fsutil::hash_file(&path) {
                 Ok(h) if h == out.hash => {}
+                Ok(_) if editable.contains(&out.path.as_str()) => edited.push(out.path.clone()),
                 Ok(_) => {
                     return Freshness::Stale(format!(
                         "{} was changed since the stage wrote it (hash mismatch)",
@@ -141,7 +146,11 @@ impl StageManifest {
                 Err(_) => return Freshness::Stale(format!("{} is missing", out.path)),
             }
         }
-        Freshness::Fresh
+        if edited.is_empty() {
+            Freshness::Fresh
+        } else {
+            Freshness::Edited(edited)
+        }
     }
 }
 
@@ -246,11 +255,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = manifest_with_output(dir.path(), 1);
         assert_eq!(
-            StageManifest::freshness(Some(&m), &inputs(1), dir.path()),
+            StageManifest::freshness(Some(&m), &inputs(1), dir.path(), &[]),
             Freshness::Fresh
         );
         assert_eq!(
-            StageManifest::freshness(None, &inputs(1), dir.path()),
+            StageManifest::freshness(None, &inputs(1), dir.path(), &[]),
             Freshness::NeverRun
         );
     }
@@ -261,7 +270,8 @@ mod tests {
         let m = manifest_with_output(dir.path(), 1);
         let mut now = inputs(2);
         now.params["title"] = "Snow".into();
-        let Freshness::Stale(why) = StageManifest::freshness(Some(&m), &now, dir.path()) else {
+        let Freshness::Stale(why) = StageManifest::freshness(Some(&m), &now, dir.path(), &[])
+        else {
             panic!("should be stale")
         };
         assert!(why.contains("seed changed (1 -> 2)"), "{why}");
@@ -273,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = manifest_with_output(dir.path(), 1);
         std::fs::write(dir.path().join("out.txt"), b"edited by hand").unwrap();
-        let Freshness::Stale(why) = StageManifest::freshness(Some(&m), &inputs(1), dir.path())
+        let Freshness::Stale(why) = StageManifest::freshness(Some(&m), &inputs(1), dir.path(), &[])
         else {
             panic!()
         };
@@ -282,11 +292,20 @@ mod tests {
             "{why}"
         );
         std::fs::remove_file(dir.path().join("out.txt")).unwrap();
-        let Freshness::Stale(why) = StageManifest::freshness(Some(&m), &inputs(1), dir.path())
+        let Freshness::Stale(why) = StageManifest::freshness(Some(&m), &inputs(1), dir.path(), &[])
         else {
             panic!()
         };
         assert!(why.contains("missing"), "{why}");
+    }
+
+    #[test]
+    fn an_edited_editable_output_is_taken_not_regenerated() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest_with_output(dir.path(), 1);
+        std::fs::write(dir.path().join("out.txt"), b"edited by hand").unwrap();
+        let f = StageManifest::freshness(Some(&m), &inputs(1), dir.path(), &["out.txt"]);
+        assert_eq!(f, Freshness::Edited(vec!["out.txt".into()]));
     }
 
     #[test]

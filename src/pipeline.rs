@@ -116,11 +116,21 @@ pub trait Stage {
     /// an upstream artifact it needs is absent. The pipeline adds the seed, version and upstream runs.
     fn inputs(&self, film: &Film) -> Result<StageInputs>;
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome>;
+    /// Outputs (relative to the film folder) a user may edit by hand: when only these
+    /// changed, the pipeline calls [`Stage::adopt_edits`] instead of regenerating them.
+    fn editable(&self) -> &[&str] {
+        &[]
+    }
+    /// Rebuilds what derives from hand-edited outputs, keeping the edits.
+    fn adopt_edits(&self, ctx: &StageContext) -> Result<StageOutcome> {
+        self.run(ctx)
+    }
 }
 
 /// The implemented stages; a stage missing here is "not built yet".
 pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
     match id {
+        StageId::Screenplay => Some(Box::new(crate::screenplay::ScreenplayStage)),
         StageId::Cut => Some(Box::new(crate::cut::CutStage)),
         _ => None,
     }
@@ -203,7 +213,8 @@ impl Pipeline {
             inputs.upstream.insert(up.name().to_string(), run);
         }
         let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
-        let freshness = StageManifest::freshness(manifest.as_ref(), &inputs, &film.dir);
+        let freshness =
+            StageManifest::freshness(manifest.as_ref(), &inputs, &film.dir, stage.editable());
         Ok(Evaluation::Ready {
             stage,
             inputs,
@@ -233,6 +244,16 @@ impl Pipeline {
                         freshness: Freshness::Stale(why),
                         ..
                     } => ("stale", Some(why)),
+                    Evaluation::Ready {
+                        freshness: Freshness::Edited(paths),
+                        ..
+                    } => (
+                        "edited",
+                        Some(format!(
+                            "{} edited by hand; the next make takes the edit",
+                            paths.join(", ")
+                        )),
+                    ),
                 };
                 Ok(StageStatus {
                     stage: id,
@@ -265,9 +286,13 @@ impl Pipeline {
                     had_run,
                     freshness,
                 } => {
-                    let why = match freshness {
-                        Freshness::Stale(why) => why,
-                        _ => "never run".to_string(),
+                    let (why, adopt) = match freshness {
+                        Freshness::Stale(why) => (why, false),
+                        Freshness::Edited(paths) => (
+                            format!("{} edited by hand: taking the edit", paths.join(", ")),
+                            true,
+                        ),
+                        _ => ("never run".to_string(), false),
                     };
                     if had_run {
                         progress.info(format!("{id}: stale: {why}"));
@@ -276,14 +301,8 @@ impl Pipeline {
                     let weight_left: f64 =
                         StageId::ALL[i..].iter().map(|s| s.budget_weight()).sum();
                     let share = remaining.mul_f64(id.budget_weight() / weight_left);
-                    run_stage(
-                        film,
-                        stage.as_ref(),
-                        inputs,
-                        Instant::now() + share,
-                        progress,
-                        why,
-                    )?
+                    let deadline = Instant::now() + share;
+                    run_stage(film, stage.as_ref(), inputs, deadline, progress, why, adopt)?
                 }
             };
             progress.info(describe(&report));
@@ -311,6 +330,7 @@ impl Pipeline {
             deadline,
             progress,
             "rerun asked for".into(),
+            false,
         )?;
         progress.info(describe(&report));
         Ok(report)
@@ -324,6 +344,7 @@ fn run_stage(
     deadline: Instant,
     progress: &Progress,
     why: String,
+    adopt_edits: bool,
 ) -> Result<StageReport> {
     let id = stage.id();
     let dir = film.stage_dir(id.name());
@@ -345,9 +366,12 @@ fn run_stage(
         deadline,
         progress,
     };
-    let outcome = stage
-        .run(&ctx)
-        .with_context(|| format!("the {id} stage failed"))?;
+    let outcome = if adopt_edits {
+        stage.adopt_edits(&ctx)
+    } else {
+        stage.run(&ctx)
+    };
+    let outcome = outcome.with_context(|| format!("the {id} stage failed"))?;
     let duration = started.elapsed().as_secs_f64();
     let outputs = StageManifest::record_outputs(&film.dir, &outcome.outputs)?;
     let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();

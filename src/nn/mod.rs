@@ -36,11 +36,32 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(varmap: &VarMap, weight_decay: f64) -> Result<Self> {
-        let mut params: Vec<(String, Var)> = varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut params: Vec<(String, Var)> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = params.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
-        let v = params.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(AdamW { params, m, v, step: 0, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay })
+        let m = params
+            .iter()
+            .map(|(_, v)| v.zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let v = params
+            .iter()
+            .map(|(_, v)| v.zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(AdamW {
+            params,
+            m,
+            v,
+            step: 0,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay,
+        })
     }
 
     /// Number of trainable values.
@@ -66,14 +87,20 @@ impl AdamW {
         if !norm.is_finite() {
             bail!("training diverged: the gradient is not finite (try a lower learning rate)");
         }
-        let clip = if norm > max_norm as f32 { max_norm / norm as f64 } else { 1.0 };
+        let clip = if norm > max_norm as f32 {
+            max_norm / norm as f64
+        } else {
+            1.0
+        };
         self.step += 1;
         let t = self.step as i32;
         let (b1, b2) = (self.beta1, self.beta2);
         let c1 = 1.0 - b1.powi(t);
         let c2 = 1.0 - b2.powi(t);
         for (i, (_, var)) in self.params.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
             let g = (g * clip)?;
             let m = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?;
             let v = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
@@ -96,18 +123,27 @@ impl AdamW {
             out.insert(format!("m.{name}"), self.m[i].clone());
             out.insert(format!("v.{name}"), self.v[i].clone());
         }
-        out.insert("step".into(), Tensor::new(&[self.step as f32], &Device::Cpu)?);
+        out.insert(
+            "step".into(),
+            Tensor::new(&[self.step as f32], &Device::Cpu)?,
+        );
         Ok(out)
     }
 
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         for (i, (name, var)) in self.params.iter().enumerate() {
-            let m = state.get(&format!("m.{name}")).with_context(|| format!("optimizer state lacks {name}"))?;
-            let v = state.get(&format!("v.{name}")).with_context(|| format!("optimizer state lacks {name}"))?;
+            let m = state
+                .get(&format!("m.{name}"))
+                .with_context(|| format!("optimizer state lacks {name}"))?;
+            let v = state
+                .get(&format!("v.{name}"))
+                .with_context(|| format!("optimizer state lacks {name}"))?;
             self.m[i] = m.to_device(var.device())?.to_dtype(var.dtype())?;
             self.v[i] = v.to_device(var.device())?.to_dtype(var.dtype())?;
         }
-        let step = state.get("step").context("optimizer state lacks its step")?;
+        let step = state
+            .get("step")
+            .context("optimizer state lacks its step")?;
         self.step = step.to_vec1::<f32>()?[0] as usize;
         Ok(())
     }
@@ -116,14 +152,24 @@ impl AdamW {
 /// Saves named tensors as safetensors, atomically.
 pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let file = crate::fsutil::AtomicFile::new(path)?;
-    let cpu: HashMap<String, Tensor> = tensors.iter().map(|(k, t)| Ok((k.clone(), t.to_device(&Device::Cpu)?))).collect::<Result<_>>()?;
-    candle_core::safetensors::save(&cpu, file.path()).with_context(|| format!("cannot write {}", path.display()))?;
+    let cpu: HashMap<String, Tensor> = tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.to_device(&Device::Cpu)?)))
+        .collect::<Result<_>>()?;
+    candle_core::safetensors::save(&cpu, file.path())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.commit()
 }
 
 /// The variables of `varmap` as named tensors.
 pub fn var_tensors(varmap: &VarMap) -> HashMap<String, Tensor> {
-    varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect()
+    varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect()
 }
 
 /// Loads weights into `varmap`, naming the file when it is damaged or does not fit the model.
@@ -132,9 +178,15 @@ pub fn load_weights(varmap: &VarMap, bytes: &[u8], origin: &str) -> Result<()> {
         .with_context(|| format!("{origin} is not a readable safetensors file (truncated or damaged?); retrain or restore it"))?;
     let data = varmap.data().lock().unwrap();
     for (name, var) in data.iter() {
-        let t = tensors.get(name).with_context(|| format!("{origin} lacks the weight {name}: it was made for another model"))?;
+        let t = tensors.get(name).with_context(|| {
+            format!("{origin} lacks the weight {name}: it was made for another model")
+        })?;
         if t.dims() != var.dims() {
-            bail!("{origin}: weight {name} has shape {:?}, the model expects {:?}", t.dims(), var.dims());
+            bail!(
+                "{origin}: weight {name} has shape {:?}, the model expects {:?}",
+                t.dims(),
+                var.dims()
+            );
         }
         var.set(&t.to_device(var.device())?.to_dtype(DType::F32)?)?;
     }

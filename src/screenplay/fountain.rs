@@ -59,7 +59,10 @@ fn strip_hidden(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
-        let next = [("/*", "*/"), ("[[", "]]")].iter().filter_map(|(o, c)| rest.find(o).map(|i| (i, *o, *c))).min_by_key(|x| x.0);
+        let next = [("/*", "*/"), ("[[", "]]")]
+            .iter()
+            .filter_map(|(o, c)| rest.find(o).map(|i| (i, *o, *c)))
+            .min_by_key(|x| x.0);
         match next {
             Some((i, open, close)) => {
                 out.push_str(&rest[..i]);
@@ -77,7 +80,9 @@ fn strip_hidden(text: &str) -> String {
     out
 }
 
-const HEADING_PREFIXES: [&str; 8] = ["INT./EXT", "INT/EXT", "I/E", "INT", "EXT", "EST", "EXT./INT", "EXT/INT"];
+const HEADING_PREFIXES: [&str; 8] = [
+    "INT./EXT", "INT/EXT", "I/E", "INT", "EXT", "EST", "EXT./INT", "EXT/INT",
+];
 
 /// `Some(heading)` when `line` is a scene heading (standard or forced with a leading '.').
 pub fn parse_heading(line: &str) -> Option<Heading> {
@@ -90,7 +95,8 @@ pub fn parse_heading(line: &str) -> Option<Heading> {
     } else {
         let upper = line.to_uppercase();
         let prefix = HEADING_PREFIXES.iter().find(|p| {
-            upper.starts_with(*p) && matches!(upper[p.len()..].chars().next(), Some('.') | Some(' '))
+            upper.starts_with(*p)
+                && matches!(upper[p.len()..].chars().next(), Some('.') | Some(' '))
         })?;
         let _ = prefix;
         line
@@ -101,13 +107,18 @@ pub fn parse_heading(line: &str) -> Option<Heading> {
         _ => text,
     };
     let upper = text.to_uppercase();
-    let (int_ext, rest) = match HEADING_PREFIXES.iter().find(|p| upper.starts_with(*p) && matches!(upper[p.len()..].chars().next(), Some('.') | Some(' '))) {
+    let (int_ext, rest) = match HEADING_PREFIXES.iter().find(|p| {
+        upper.starts_with(*p) && matches!(upper[p.len()..].chars().next(), Some('.') | Some(' '))
+    }) {
         Some(p) => {
             let kind = match *p {
                 "INT./EXT" | "INT/EXT" | "I/E" | "EXT./INT" | "EXT/INT" => "INT/EXT",
                 other => other,
             };
-            (kind.to_string(), text[p.len()..].trim_start_matches(['.', ' ']).trim())
+            (
+                kind.to_string(),
+                text[p.len()..].trim_start_matches(['.', ' ']).trim(),
+            )
         }
         None => (String::new(), text),
     };
@@ -115,7 +126,12 @@ pub fn parse_heading(line: &str) -> Option<Heading> {
         Some(i) => (rest[..i].trim(), rest[i + 3..].trim()),
         None => (rest, ""),
     };
-    Some(Heading { text: text.to_string(), int_ext, place: place.to_string(), time: time.to_uppercase() })
+    Some(Heading {
+        text: text.to_string(),
+        int_ext,
+        place: place.to_string(),
+        time: time.to_uppercase(),
+    })
 }
 
 fn is_transition(line: &str) -> bool {
@@ -123,7 +139,11 @@ fn is_transition(line: &str) -> bool {
     let upper = t == t.to_uppercase() && t.chars().any(|c| c.is_alphabetic());
     (t.starts_with('>') && !t.ends_with('<'))
         || (upper && t.ends_with("TO:"))
-        || (upper && matches!(t, "FADE IN:" | "FADE OUT." | "FADE OUT" | "FADE TO BLACK." | "THE END"))
+        || (upper
+            && matches!(
+                t,
+                "FADE IN:" | "FADE OUT." | "FADE OUT" | "FADE TO BLACK." | "THE END"
+            ))
 }
 
 /// The name part of a character cue, when `line` is one ("SAM (V.O.) ^", "@McCLANE").
@@ -157,8 +177,17 @@ pub fn parse(text: &str) -> Screenplay {
     let mut title = String::new();
     // Title page: "Key: value" lines up to the first blank line.
     let first = lines.iter().position(|l| !l.trim().is_empty()).unwrap_or(0);
-    if lines.get(first).is_some_and(|l| l.contains(':') && !l.trim_end().ends_with(':') && !is_transition(l) && parse_heading(l).is_none()) {
-        let end = lines[first..].iter().position(|l| l.trim().is_empty()).map(|i| first + i).unwrap_or(lines.len());
+    if lines.get(first).is_some_and(|l| {
+        l.contains(':')
+            && !l.trim_end().ends_with(':')
+            && !is_transition(l)
+            && parse_heading(l).is_none()
+    }) {
+        let end = lines[first..]
+            .iter()
+            .position(|l| l.trim().is_empty())
+            .map(|i| first + i)
+            .unwrap_or(lines.len());
         for l in &lines[first..end] {
             if let Some(v) = l.strip_prefix("Title:") {
                 title = v.trim().trim_matches('_').trim_matches('*').to_string();
@@ -168,13 +197,21 @@ pub fn parse(text: &str) -> Screenplay {
     }
     let mut scenes: Vec<Scene> = Vec::new();
     let mut pending: Vec<Element> = Vec::new();
-    let push = |scenes: &mut Vec<Scene>, pending: &mut Vec<Element>, e: Element| match scenes.last_mut() {
-        Some(s) => s.elements.push(e),
-        None => pending.push(e),
-    };
+    let push =
+        |scenes: &mut Vec<Scene>, pending: &mut Vec<Element>, e: Element| match scenes.last_mut() {
+            Some(s) => s.elements.push(e),
+            None => pending.push(e),
+        };
     for block in lines.split(|l| l.trim().is_empty()) {
-        let block: Vec<&str> = block.iter().map(|l| l.trim_end()).filter(|l| !l.trim().starts_with("===")).collect();
-        let block: Vec<&str> = block.into_iter().filter(|l| !(l.starts_with('#') || (l.starts_with('=') && !l.starts_with("==")))).collect();
+        let block: Vec<&str> = block
+            .iter()
+            .map(|l| l.trim_end())
+            .filter(|l| !l.trim().starts_with("==="))
+            .collect();
+        let block: Vec<&str> = block
+            .into_iter()
+            .filter(|l| !(l.starts_with('#') || (l.starts_with('=') && !l.starts_with("=="))))
+            .collect();
         if block.is_empty() {
             continue;
         }
@@ -183,18 +220,35 @@ pub fn parse(text: &str) -> Screenplay {
             let line = block[i];
             if let Some(h) = parse_heading(line) {
                 let number = scenes.len() + 1;
-                scenes.push(Scene { number, heading: h, elements: Vec::new(), estimated_seconds: 0.0 });
+                scenes.push(Scene {
+                    number,
+                    heading: h,
+                    elements: Vec::new(),
+                    estimated_seconds: 0.0,
+                });
                 i += 1;
                 continue;
             }
             let t = line.trim();
             if t.starts_with('>') && t.ends_with('<') && t.len() >= 2 {
-                push(&mut scenes, &mut pending, Element::Centered { text: t[1..t.len() - 1].trim().to_string() });
+                push(
+                    &mut scenes,
+                    &mut pending,
+                    Element::Centered {
+                        text: t[1..t.len() - 1].trim().to_string(),
+                    },
+                );
                 i += 1;
                 continue;
             }
             if i == 0 && block.len() == 1 && is_transition(t) {
-                push(&mut scenes, &mut pending, Element::Transition { text: t.trim_start_matches('>').trim().to_string() });
+                push(
+                    &mut scenes,
+                    &mut pending,
+                    Element::Transition {
+                        text: t.trim_start_matches('>').trim().to_string(),
+                    },
+                );
                 i += 1;
                 continue;
             }
@@ -203,9 +257,19 @@ pub fn parse(text: &str) -> Screenplay {
                     let mut parenthetical: Option<String> = None;
                     let mut words: Vec<String> = Vec::new();
                     let mut first_part = true;
-                    let flush = |scenes: &mut Vec<Scene>, pending: &mut Vec<Element>, p: &mut Option<String>, w: &mut Vec<String>, first: &mut bool| {
+                    let flush = |scenes: &mut Vec<Scene>,
+                                 pending: &mut Vec<Element>,
+                                 p: &mut Option<String>,
+                                 w: &mut Vec<String>,
+                                 first: &mut bool| {
                         if !w.is_empty() {
-                            let d = Dialogue { character: character.clone(), extension: extension.clone(), parenthetical: p.take(), text: w.join(" "), dual: dual && *first };
+                            let d = Dialogue {
+                                character: character.clone(),
+                                extension: extension.clone(),
+                                parenthetical: p.take(),
+                                text: w.join(" "),
+                                dual: dual && *first,
+                            };
                             match scenes.last_mut() {
                                 Some(s) => s.elements.push(Element::Dialogue(d)),
                                 None => pending.push(Element::Dialogue(d)),
@@ -217,27 +281,64 @@ pub fn parse(text: &str) -> Screenplay {
                     for l in &block[1..] {
                         let l = l.trim();
                         if l.starts_with('(') && l.ends_with(')') {
-                            flush(&mut scenes, &mut pending, &mut parenthetical, &mut words, &mut first_part);
+                            flush(
+                                &mut scenes,
+                                &mut pending,
+                                &mut parenthetical,
+                                &mut words,
+                                &mut first_part,
+                            );
                             parenthetical = Some(l.to_string());
                         } else {
                             words.push(l.trim_start_matches('~').trim().to_string());
                         }
                     }
-                    flush(&mut scenes, &mut pending, &mut parenthetical, &mut words, &mut first_part);
+                    flush(
+                        &mut scenes,
+                        &mut pending,
+                        &mut parenthetical,
+                        &mut words,
+                        &mut first_part,
+                    );
                     i = block.len();
                     continue;
                 }
             }
             // Action: the rest of the block, up to a heading that was run into it.
-            let end = block[i..].iter().position(|l| parse_heading(l).is_some()).map(|j| i + j).unwrap_or(block.len());
-            let text = block[i..end].iter().map(|l| l.strip_prefix('!').unwrap_or(l)).collect::<Vec<_>>().join("\n");
+            let end = block[i..]
+                .iter()
+                .position(|l| parse_heading(l).is_some())
+                .map(|j| i + j)
+                .unwrap_or(block.len());
+            let text = block[i..end]
+                .iter()
+                .map(|l| l.strip_prefix('!').unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n");
             push(&mut scenes, &mut pending, Element::Action { text });
             i = end;
         }
     }
-    if !pending.is_empty() && pending.iter().any(|e| !matches!(e, Element::Transition { .. })) {
-        let heading = Heading { text: String::new(), int_ext: String::new(), place: String::new(), time: String::new() };
-        scenes.insert(0, Scene { number: 0, heading, elements: pending, estimated_seconds: 0.0 });
+    if !pending.is_empty()
+        && pending
+            .iter()
+            .any(|e| !matches!(e, Element::Transition { .. }))
+    {
+        let heading = Heading {
+            text: String::new(),
+            int_ext: String::new(),
+            place: String::new(),
+            time: String::new(),
+        };
+        scenes.insert(
+            0,
+            Scene {
+                number: 0,
+                heading,
+                elements: pending,
+                estimated_seconds: 0.0,
+            },
+        );
         for (i, s) in scenes.iter_mut().enumerate() {
             s.number = i + 1;
         }
@@ -260,11 +361,18 @@ pub fn finish(title: String, mut scenes: Vec<Scene>) -> Screenplay {
         }
     }
     let estimated_seconds = scenes.iter().map(|s| s.estimated_seconds).sum();
-    Screenplay { title, scenes, characters, estimated_seconds }
+    Screenplay {
+        title,
+        scenes,
+        characters,
+        estimated_seconds,
+    }
 }
 
 fn wrapped_lines(text: &str, width: usize) -> usize {
-    text.lines().map(|l| l.chars().count().div_ceil(width).max(1)).sum()
+    text.lines()
+        .map(|l| l.chars().count().div_ceil(width).max(1))
+        .sum()
 }
 
 /// The page-a-minute rule: a page is 55 lines; action wraps at 58 characters, dialogue at 35.
@@ -273,7 +381,9 @@ pub fn estimate_seconds(scene: &Scene) -> f64 {
     for e in &scene.elements {
         lines += 1 + match e {
             Element::Action { text } => wrapped_lines(text, 58),
-            Element::Dialogue(d) => 1 + d.parenthetical.is_some() as usize + wrapped_lines(&d.text, 35),
+            Element::Dialogue(d) => {
+                1 + d.parenthetical.is_some() as usize + wrapped_lines(&d.text, 35)
+            }
             Element::Transition { .. } | Element::Centered { .. } => 1,
         };
     }
@@ -294,20 +404,39 @@ pub fn write(s: &Screenplay) -> String {
             match e {
                 Element::Action { text } => {
                     // An action line that would read as something else is forced with '!'.
-                    let forced = text.lines().next().is_some_and(|l| parse_cue(l).is_some() || is_transition(l) || parse_heading(l).is_some());
+                    let forced = text.lines().next().is_some_and(|l| {
+                        parse_cue(l).is_some() || is_transition(l) || parse_heading(l).is_some()
+                    });
                     out += &format!("{}{}\n\n", if forced { "!" } else { "" }, text);
                 }
                 Element::Dialogue(d) => {
-                    let ext = d.extension.as_deref().map(|e| format!(" {e}")).unwrap_or_default();
-                    let force = if d.character == d.character.to_uppercase() { "" } else { "@" };
-                    out += &format!("{force}{}{}{}\n", d.character, ext, if d.dual { " ^" } else { "" });
+                    let ext = d
+                        .extension
+                        .as_deref()
+                        .map(|e| format!(" {e}"))
+                        .unwrap_or_default();
+                    let force = if d.character == d.character.to_uppercase() {
+                        ""
+                    } else {
+                        "@"
+                    };
+                    out += &format!(
+                        "{force}{}{}{}\n",
+                        d.character,
+                        ext,
+                        if d.dual { " ^" } else { "" }
+                    );
                     if let Some(p) = &d.parenthetical {
                         out += &format!("{p}\n");
                     }
                     out += &format!("{}\n\n", d.text);
                 }
                 Element::Transition { text } => {
-                    out += &if text.ends_with("TO:") { format!("{text}\n\n") } else { format!("> {text}\n\n") };
+                    out += &if text.ends_with("TO:") {
+                        format!("{text}\n\n")
+                    } else {
+                        format!("> {text}\n\n")
+                    };
                 }
                 Element::Centered { text } => out += &format!("> {text} <\n\n"),
             }

@@ -4,3 +4,6 @@
 pub mod corpus;
 pub mod fountain;
 pub mod lm;
+pub mod stage;
+
+pub use stage::ScreenplayStage;

@@ -35,7 +35,10 @@ impl Block {
         let d = c / self.heads;
         let qkv = self.qkv.forward(&self.ln1.forward(x)?)?;
         let split = |i: usize| -> Result<Tensor> {
-            qkv.narrow(2, i * c, c)?.reshape((b, t, self.heads, d))?.transpose(1, 2)?.contiguous()
+            qkv.narrow(2, i * c, c)?
+                .reshape((b, t, self.heads, d))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let att = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask)?;
@@ -57,20 +60,37 @@ pub struct Gpt {
 
 impl Gpt {
     pub fn new(c: &ModelConfig, vb: VarBuilder) -> Result<Self> {
-        let init = Init::Randn { mean: 0.0, stdev: 0.02 };
+        let init = Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
         let wte = vb.get_with_hints((c.vocab, c.width), "wte", init)?;
         let wpe = vb.get_with_hints((c.context, c.width), "wpe", init)?;
-        let blocks = (0..c.layers).map(|i| Block::new(c, vb.pp(format!("h{i}")))).collect::<Result<Vec<_>>>()?;
-        Ok(Gpt { wte, wpe, blocks, ln_f: layer_norm(c.width, 1e-5, vb.pp("ln_f"))?, context: c.context })
+        let blocks = (0..c.layers)
+            .map(|i| Block::new(c, vb.pp(format!("h{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Gpt {
+            wte,
+            wpe,
+            blocks,
+            ln_f: layer_norm(c.width, 1e-5, vb.pp("ln_f"))?,
+            context: c.context,
+        })
     }
 
     /// Logits `[batch, time, vocab]` for token ids `[batch, time]` (time <= context).
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         if t > self.context {
-            candle_core::bail!("sequence of {t} tokens is longer than the model's context of {}", self.context);
+            candle_core::bail!(
+                "sequence of {t} tokens is longer than the model's context of {}",
+                self.context
+            );
         }
-        let tok = self.wte.embedding(&ids.flatten_all()?)?.reshape((b, t, ()))?;
+        let tok = self
+            .wte
+            .embedding(&ids.flatten_all()?)?
+            .reshape((b, t, ()))?;
         let x = tok.broadcast_add(&self.wpe.narrow(0, 0, t)?)?;
         let mask = causal_mask(t, ids.device())?;
         let mut x = x;
@@ -87,6 +107,55 @@ impl Gpt {
 }
 
 fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
     Tensor::from_vec(mask, (t, t), device)?.to_dtype(DType::F32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    #[test]
+    fn attention_is_causal() -> Result<()> {
+        let c = ModelConfig {
+            arch: super::super::Arch::Gpt,
+            vocab: 20,
+            context: 8,
+            layers: 2,
+            heads: 2,
+            width: 16,
+            hidden: 0,
+        };
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let gpt = Gpt::new(&c, vb)?;
+        let a = Tensor::new(&[[1u32, 2, 3, 4, 5, 6]], &Device::Cpu)?;
+        let b = Tensor::new(&[[1u32, 2, 3, 9, 9, 9]], &Device::Cpu)?;
+        let la = gpt
+            .forward(&a)?
+            .narrow(1, 0, 3)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let lb = gpt
+            .forward(&b)?
+            .narrow(1, 0, 3)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        assert_eq!(la, lb, "earlier positions must not see later tokens");
+        let full_a = gpt
+            .forward(&a)?
+            .narrow(1, 3, 1)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let full_b = gpt
+            .forward(&b)?
+            .narrow(1, 3, 1)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        assert_ne!(full_a, full_b);
+        Ok(())
+    }
 }

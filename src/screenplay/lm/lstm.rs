@@ -59,7 +59,9 @@ impl Lstm {
 
     pub fn zero_state(&self, batch: usize, device: &candle_core::Device) -> Result<LstmState> {
         let z = Tensor::zeros((batch, self.hidden), candle_core::DType::F32, device)?;
-        Ok(LstmState(self.layers.iter().map(|_| (z.clone(), z.clone())).collect()))
+        Ok(LstmState(
+            self.layers.iter().map(|_| (z.clone(), z.clone())).collect(),
+        ))
     }
 
     /// Logits `[batch, time, vocab]` for ids `[batch, time]`, from `state` (updated in place).

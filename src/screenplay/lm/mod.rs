@@ -46,8 +46,24 @@ impl ModelConfig {
     /// The default shapes: about a million parameters each, a few MB on disk.
     pub fn default_for(arch: Arch, vocab: usize) -> Self {
         match arch {
-            Arch::Gpt => ModelConfig { arch, vocab, context: 128, layers: 4, heads: 4, width: 128, hidden: 0 },
-            Arch::Lstm => ModelConfig { arch, vocab, context: 128, layers: 2, heads: 0, width: 128, hidden: 256 },
+            Arch::Gpt => ModelConfig {
+                arch,
+                vocab,
+                context: 128,
+                layers: 4,
+                heads: 4,
+                width: 128,
+                hidden: 0,
+            },
+            Arch::Lstm => ModelConfig {
+                arch,
+                vocab,
+                context: 128,
+                layers: 2,
+                heads: 0,
+                width: 128,
+                hidden: 256,
+            },
         }
     }
 }
@@ -72,16 +88,29 @@ impl LanguageModel {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let net = match config.arch {
             Arch::Gpt => {
-                anyhow::ensure!(config.heads > 0 && config.width % config.heads == 0, "GPT width must divide into its heads");
+                anyhow::ensure!(
+                    config.heads > 0 && config.width % config.heads == 0,
+                    "GPT width must divide into its heads"
+                );
                 Net::Gpt(gpt::Gpt::new(config, vb)?)
             }
             Arch::Lstm => Net::Lstm(lstm::Lstm::new(config, vb)?),
         };
-        Ok(LanguageModel { config: config.clone(), varmap, net, device: device.clone() })
+        Ok(LanguageModel {
+            config: config.clone(),
+            varmap,
+            net,
+            device: device.clone(),
+        })
     }
 
     /// Loads weights (safetensors bytes); `origin` names them in errors.
-    pub fn load(config: &ModelConfig, weights: &[u8], origin: &str, device: &Device) -> Result<Self> {
+    pub fn load(
+        config: &ModelConfig,
+        weights: &[u8],
+        origin: &str,
+        device: &Device,
+    ) -> Result<Self> {
         let model = Self::new(config, device)?;
         crate::nn::load_weights(&model.varmap, weights, origin)?;
         Ok(model)
@@ -107,7 +136,10 @@ impl LanguageModel {
     pub fn loss(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let logits = self.forward(inputs)?;
         let v = logits.dim(2)?;
-        Ok(candle_nn::loss::cross_entropy(&logits.reshape(((), v))?, &targets.flatten_all()?)?)
+        Ok(candle_nn::loss::cross_entropy(
+            &logits.reshape(((), v))?,
+            &targets.flatten_all()?,
+        )?)
     }
 }
 
@@ -122,7 +154,12 @@ pub struct Stepper<'a> {
 
 impl<'a> Stepper<'a> {
     pub fn new(model: &'a LanguageModel) -> Self {
-        Stepper { model, tokens: Vec::new(), state: None, consumed: 0 }
+        Stepper {
+            model,
+            tokens: Vec::new(),
+            state: None,
+            consumed: 0,
+        }
     }
 
     pub fn push(&mut self, ids: &[u32]) {
@@ -152,7 +189,10 @@ impl<'a> Stepper<'a> {
             }
         };
         let t = logits.dim(1)?;
-        Ok(logits.narrow(1, t - 1, 1)?.flatten_all()?.to_vec1::<f32>()?)
+        Ok(logits
+            .narrow(1, t - 1, 1)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
     }
 }
 
@@ -171,21 +211,60 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 impl ModelBundle {
-    pub fn from_parts(config: &str, weights: &[u8], tokenizer: &str, origin: &str, device: &Device) -> Result<Self> {
-        let config: ModelConfig = serde_json::from_str(config).with_context(|| format!("{origin}/{CONFIG_FILE} is not a valid model configuration"))?;
-        let tokenizer = ScreenplayTokenizer::from_json(tokenizer, &format!("{origin}/{TOKENIZER_FILE}"))?;
-        anyhow::ensure!(tokenizer.vocab_size() == config.vocab, "{origin}: the tokenizer has {} tokens, the model {}", tokenizer.vocab_size(), config.vocab);
-        let model = LanguageModel::load(&config, weights, &format!("{origin}/{WEIGHTS_FILE}"), device)?;
+    pub fn from_parts(
+        config: &str,
+        weights: &[u8],
+        tokenizer: &str,
+        origin: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        let config: ModelConfig = serde_json::from_str(config).with_context(|| {
+            format!("{origin}/{CONFIG_FILE} is not a valid model configuration")
+        })?;
+        let tokenizer =
+            ScreenplayTokenizer::from_json(tokenizer, &format!("{origin}/{TOKENIZER_FILE}"))?;
+        anyhow::ensure!(
+            tokenizer.vocab_size() == config.vocab,
+            "{origin}: the tokenizer has {} tokens, the model {}",
+            tokenizer.vocab_size(),
+            config.vocab
+        );
+        let model = LanguageModel::load(
+            &config,
+            weights,
+            &format!("{origin}/{WEIGHTS_FILE}"),
+            device,
+        )?;
         let mut h = blake3::Hasher::new();
         h.update(weights);
         h.update(tokenizer.to_json()?.as_bytes());
-        Ok(ModelBundle { config, tokenizer, model, hash: h.finalize().to_hex().to_string() })
+        Ok(ModelBundle {
+            config,
+            tokenizer,
+            model,
+            hash: h.finalize().to_hex().to_string(),
+        })
     }
 
     pub fn load_dir(dir: &Path, device: &Device) -> Result<Self> {
-        let read = |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("cannot read {}; is {} a model folder made by `benjamin train screenplay`?", dir.join(name).display(), dir.display()));
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).with_context(|| {
+                format!(
+                    "cannot read {}; is {} a model folder made by `benjamin train screenplay`?",
+                    dir.join(name).display(),
+                    dir.display()
+                )
+            })
+        };
         let config = String::from_utf8(read(CONFIG_FILE)?).context("config.json is not UTF-8")?;
-        let tokenizer = String::from_utf8(read(TOKENIZER_FILE)?).context("tokenizer.json is not UTF-8")?;
-        Self::from_parts(&config, &read(WEIGHTS_FILE)?, &tokenizer, &dir.display().to_string(), device)
+        let tokenizer =
+            String::from_utf8(read(TOKENIZER_FILE)?).context("tokenizer.json is not UTF-8")?;
+        Self::from_parts(
+            &config,
+            &read(WEIGHTS_FILE)?,
+            &tokenizer,
+            &dir.display().to_string(),
+            device,
+        )
     }
 }

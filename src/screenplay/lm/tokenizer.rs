@@ -35,7 +35,10 @@ impl ScreenplayTokenizer {
     /// Trains byte-level BPE with `vocab` entries on `texts`. `vocab` at or below 256 + the
     /// special tokens learns no merges: one token per byte, the character-level choice.
     pub fn train(texts: &[String], vocab: usize) -> Result<Self> {
-        let specials: Vec<AddedToken> = specials().into_iter().map(|s| AddedToken::from(s, true)).collect();
+        let specials: Vec<AddedToken> = specials()
+            .into_iter()
+            .map(|s| AddedToken::from(s, true))
+            .collect();
         let mut trainer = BpeTrainerBuilder::new()
             .show_progress(false)
             .vocab_size(vocab)
@@ -43,31 +46,43 @@ impl ScreenplayTokenizer {
             .special_tokens(specials)
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .build();
-        let byte_level = ByteLevel::default().add_prefix_space(false).trim_offsets(false);
-        let mut tokenizer = TokenizerBuilder::<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel>::new()
-            .with_model(BPE::default())
-            .with_normalizer(None)
-            .with_pre_tokenizer(Some(byte_level))
-            .with_post_processor(None)
-            .with_decoder(Some(byte_level))
-            .build()
-            .map_err(|e| anyhow!("cannot set up the tokenizer: {e}"))?;
-        tokenizer.train(&mut trainer, texts.iter()).map_err(|e| anyhow!("tokenizer training failed: {e}"))?;
-        let json = tokenizer.to_string(false).map_err(|e| anyhow!("cannot encode the tokenizer: {e}"))?;
+        let byte_level = ByteLevel::default()
+            .add_prefix_space(false)
+            .trim_offsets(false);
+        let mut tokenizer =
+            TokenizerBuilder::<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel>::new()
+                .with_model(BPE::default())
+                .with_normalizer(None)
+                .with_pre_tokenizer(Some(byte_level))
+                .with_post_processor(None)
+                .with_decoder(Some(byte_level))
+                .build()
+                .map_err(|e| anyhow!("cannot set up the tokenizer: {e}"))?;
+        tokenizer
+            .train(&mut trainer, texts.iter())
+            .map_err(|e| anyhow!("tokenizer training failed: {e}"))?;
+        let json = tokenizer
+            .to_string(false)
+            .map_err(|e| anyhow!("cannot encode the tokenizer: {e}"))?;
         Self::from_json(&json, "the trained tokenizer")
     }
 
     /// Loads a tokenizer saved by [`Self::to_json`]; `origin` names it in errors.
     pub fn from_json(json: &str, origin: &str) -> Result<Self> {
-        let inner = Tokenizer::from_str(json).map_err(|e| anyhow!("{origin} is not a valid tokenizer: {e}"))?;
+        let inner = Tokenizer::from_str(json)
+            .map_err(|e| anyhow!("{origin} is not a valid tokenizer: {e}"))?;
         for s in specials() {
-            inner.token_to_id(&s).with_context(|| format!("{origin} lacks the token {s}: it was not made by benjamin"))?;
+            inner.token_to_id(&s).with_context(|| {
+                format!("{origin} lacks the token {s}: it was not made by benjamin")
+            })?;
         }
         Ok(ScreenplayTokenizer { inner })
     }
 
     pub fn to_json(&self) -> Result<String> {
-        self.inner.to_string(false).map_err(|e| anyhow!("cannot encode the tokenizer: {e}"))
+        self.inner
+            .to_string(false)
+            .map_err(|e| anyhow!("cannot encode the tokenizer: {e}"))
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -75,20 +90,31 @@ impl ScreenplayTokenizer {
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self.inner.encode(text, false).map_err(|e| anyhow!("cannot tokenize: {e}"))?.get_ids().to_vec())
+        Ok(self
+            .inner
+            .encode(text, false)
+            .map_err(|e| anyhow!("cannot tokenize: {e}"))?
+            .get_ids()
+            .to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, true).map_err(|e| anyhow!("cannot detokenize: {e}"))
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| anyhow!("cannot detokenize: {e}"))
     }
 
     pub fn id(&self, token: &str) -> u32 {
-        self.inner.token_to_id(token).expect("special tokens are checked at load time")
+        self.inner
+            .token_to_id(token)
+            .expect("special tokens are checked at load time")
     }
 
     /// The raw bytes a token stands for (byte-level BPE: tokens are byte strings).
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
-        self.decode(&[id]).map(|s| s.into_bytes()).unwrap_or_default()
+        self.decode(&[id])
+            .map(|s| s.into_bytes())
+            .unwrap_or_default()
     }
 }
 
@@ -99,7 +125,8 @@ mod tests {
     fn sample() -> Vec<String> {
         vec![
             "INT. BAR - NIGHT\n\nRain on the glass.\n\nSAM\n(softly)\nYou came back.\n".repeat(20),
-            "EXT. PIER - DAWN\n\nGulls. A body in the water.\n\nVERA\nI didn't do it, Sam.\n".repeat(20),
+            "EXT. PIER - DAWN\n\nGulls. A body in the water.\n\nVERA\nI didn't do it, Sam.\n"
+                .repeat(20),
         ]
     }
 
@@ -107,7 +134,8 @@ mod tests {
     fn round_trips_text_exactly_with_and_without_merges() {
         for vocab in [200, 400] {
             let tok = ScreenplayTokenizer::train(&sample(), vocab).unwrap();
-            let text = "INT. DOCKS - NIGHT\n\nMARLOWE\n(whispering)\nIt's 3:15 -- café \"noir\".\n\n";
+            let text =
+                "INT. DOCKS - NIGHT\n\nMARLOWE\n(whispering)\nIt's 3:15 -- café \"noir\".\n\n";
             let ids = tok.encode(text).unwrap();
             assert_eq!(tok.decode(&ids).unwrap(), text);
             let reloaded = ScreenplayTokenizer::from_json(&tok.to_json().unwrap(), "t").unwrap();
@@ -121,7 +149,9 @@ mod tests {
         let bpe = ScreenplayTokenizer::train(&sample(), 400).unwrap();
         let text = &sample()[0];
         assert!(bpe.encode(text).unwrap().len() * 2 < chars.encode(text).unwrap().len());
-        let ids = bpe.encode(&format!("{}INT.", genre_token(Genre::Noir))).unwrap();
+        let ids = bpe
+            .encode(&format!("{}INT.", genre_token(Genre::Noir)))
+            .unwrap();
         assert_eq!(ids[0], bpe.id("<|noir|>"));
     }
 }

@@ -34,7 +34,10 @@ pub fn read_corpus(path: &Path) -> Result<Vec<Document>> {
     let mut docs = Vec::new();
     for genre in Genre::ALL {
         for file in crate::screenplay::corpus::files(&path.join(genre.name()))? {
-            docs.push(Document { genre: Some(genre), text: crate::screenplay::corpus::read_text(&file)? });
+            docs.push(Document {
+                genre: Some(genre),
+                text: crate::screenplay::corpus::read_text(&file)?,
+            });
         }
     }
     if docs.is_empty() {
@@ -62,7 +65,11 @@ pub struct TrainOptions {
 
 impl TrainOptions {
     pub fn new(config: ModelConfig, budget: Duration) -> Self {
-        let max_lr = if config.arch == super::Arch::Lstm { 3e-3 } else { 1e-3 };
+        let max_lr = if config.arch == super::Arch::Lstm {
+            3e-3
+        } else {
+            1e-3
+        };
         TrainOptions {
             config,
             batch: 12,
@@ -130,8 +137,18 @@ pub fn split(docs: &[Document], tok: &ScreenplayTokenizer) -> Result<(Split, f64
 }
 
 /// A batch of `batch` windows of `len + 1` tokens, drawn by `rng`.
-fn batch(data: &[u32], batch: usize, len: usize, rng: &mut ChaCha8Rng, device: &Device) -> Result<(Tensor, Tensor)> {
-    anyhow::ensure!(data.len() > len + 1, "the text is too short for a context of {len} tokens ({} tokens)", data.len());
+fn batch(
+    data: &[u32],
+    batch: usize,
+    len: usize,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    anyhow::ensure!(
+        data.len() > len + 1,
+        "the text is too short for a context of {len} tokens ({} tokens)",
+        data.len()
+    );
     let mut x = Vec::with_capacity(batch * len);
     let mut y = Vec::with_capacity(batch * len);
     for _ in 0..batch {
@@ -139,7 +156,10 @@ fn batch(data: &[u32], batch: usize, len: usize, rng: &mut ChaCha8Rng, device: &
         x.extend_from_slice(&data[start..start + len]);
         y.extend_from_slice(&data[start + 1..start + len + 1]);
     }
-    Ok((Tensor::from_vec(x, (batch, len), device)?, Tensor::from_vec(y, (batch, len), device)?))
+    Ok((
+        Tensor::from_vec(x, (batch, len), device)?,
+        Tensor::from_vec(y, (batch, len), device)?,
+    ))
 }
 
 /// Mean validation loss over fixed batches (the same every time, so values compare).
@@ -164,19 +184,47 @@ impl TrainDir {
 }
 
 /// One optimisation step (exposed so tests can compare a resumed run step by step).
-pub fn train_step(model: &LanguageModel, opt: &mut AdamW, split: &Split, opts: &TrainOptions, total: usize) -> Result<f32> {
+pub fn train_step(
+    model: &LanguageModel,
+    opt: &mut AdamW,
+    split: &Split,
+    opts: &TrainOptions,
+    total: usize,
+) -> Result<f32> {
     let step = opt.step;
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_mul(0x9e37_79b9).wrapping_add(step as u64));
-    let (x, y) = batch(&split.train, opts.batch, opts.config.context, &mut rng, &model.device)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        opts.seed
+            .wrapping_mul(0x9e37_79b9)
+            .wrapping_add(step as u64),
+    );
+    let (x, y) = batch(
+        &split.train,
+        opts.batch,
+        opts.config.context,
+        &mut rng,
+        &model.device,
+    )?;
     let loss = model.loss(&x, &y)?;
     let value = loss.to_scalar::<f32>()?;
-    let lr = cosine_lr(step, opts.warmup.min(total / 10 + 1), total, opts.max_lr, opts.min_lr);
+    let lr = cosine_lr(
+        step,
+        opts.warmup.min(total / 10 + 1),
+        total,
+        opts.max_lr,
+        opts.min_lr,
+    );
     opt.backward_step(&loss, lr, 1.0)?;
     Ok(value)
 }
 
 /// Saves model, optimizer and state so that [`train`] can pick up exactly here.
-pub fn save_checkpoint(dir: &Path, model: &LanguageModel, opt: &AdamW, state: &TrainState, opts: &TrainOptions) -> Result<()> {
+pub fn save_checkpoint(
+    dir: &Path,
+    model: &LanguageModel,
+    opt: &AdamW,
+    state: &TrainState,
+    opts: &TrainOptions,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     model.save(&dir.join(WEIGHTS_FILE))?;
     crate::nn::save_tensors(&dir.join("optimizer.safetensors"), &opt.state()?)?;
@@ -186,20 +234,47 @@ pub fn save_checkpoint(dir: &Path, model: &LanguageModel, opt: &AdamW, state: &T
 }
 
 /// Loads a checkpoint made with the same model shape; `None` when there is none.
-pub fn load_checkpoint(dir: &Path, model: &LanguageModel, opt: &mut AdamW) -> Result<Option<TrainState>> {
-    let Ok(text) = std::fs::read_to_string(dir.join("state.json")) else { return Ok(None) };
-    let state: TrainState = serde_json::from_str(&text).with_context(|| format!("{} is damaged; delete it to start over", dir.join("state.json").display()))?;
-    let weights = std::fs::read(dir.join(WEIGHTS_FILE)).with_context(|| format!("checkpoint {} lacks its weights", dir.display()))?;
-    crate::nn::load_weights(&model.varmap, &weights, &dir.join(WEIGHTS_FILE).display().to_string())?;
+pub fn load_checkpoint(
+    dir: &Path,
+    model: &LanguageModel,
+    opt: &mut AdamW,
+) -> Result<Option<TrainState>> {
+    let Ok(text) = std::fs::read_to_string(dir.join("state.json")) else {
+        return Ok(None);
+    };
+    let state: TrainState = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is damaged; delete it to start over",
+            dir.join("state.json").display()
+        )
+    })?;
+    let weights = std::fs::read(dir.join(WEIGHTS_FILE))
+        .with_context(|| format!("checkpoint {} lacks its weights", dir.display()))?;
+    crate::nn::load_weights(
+        &model.varmap,
+        &weights,
+        &dir.join(WEIGHTS_FILE).display().to_string(),
+    )?;
     let opt_state = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &Device::Cpu)
-        .with_context(|| format!("checkpoint {} has a damaged optimizer state; delete it to start over", dir.display()))?;
+        .with_context(|| {
+            format!(
+                "checkpoint {} has a damaged optimizer state; delete it to start over",
+                dir.display()
+            )
+        })?;
     opt.load_state(&opt_state)?;
     Ok(Some(state))
 }
 
 /// Trains on `docs` into `out` (config.json, model.safetensors, tokenizer.json, checkpoint/),
 /// resuming from `out/checkpoint` when one of the same shape is there.
-pub fn train(docs: &[Document], tokenizer: &ScreenplayTokenizer, opts: &TrainOptions, out: &Path, progress: &Progress) -> Result<TrainReport> {
+pub fn train(
+    docs: &[Document],
+    tokenizer: &ScreenplayTokenizer,
+    opts: &TrainOptions,
+    out: &Path,
+    progress: &Progress,
+) -> Result<TrainReport> {
     let started = Instant::now();
     let budget = Duration::from_secs_f64(opts.budget_s);
     let dir = TrainDir(out.to_path_buf());
@@ -211,13 +286,23 @@ pub fn train(docs: &[Document], tokenizer: &ScreenplayTokenizer, opts: &TrainOpt
         .ok()
         .and_then(|t| serde_json::from_str::<TrainOptions>(&t).ok())
         .is_some_and(|o| o.config == opts.config);
-    let mut state = if same_shape { load_checkpoint(&dir.checkpoint(), &model, &mut opt)?.unwrap_or_default() } else { TrainState::default() };
+    let mut state = if same_shape {
+        load_checkpoint(&dir.checkpoint(), &model, &mut opt)?.unwrap_or_default()
+    } else {
+        TrainState::default()
+    };
     let resumed_from = (state.step > 0).then_some(state.step);
     if let Some(step) = resumed_from {
-        progress.info(format!("resuming from step {step} (best validation loss {:.3})", state.best_val.unwrap_or(f32::NAN)));
+        progress.info(format!(
+            "resuming from step {step} (best validation loss {:.3})",
+            state.best_val.unwrap_or(f32::NAN)
+        ));
     }
     fsutil::write_atomic(&out.join(TOKENIZER_FILE), tokenizer.to_json()?.as_bytes())?;
-    fsutil::write_atomic(&out.join(CONFIG_FILE), &serde_json::to_vec_pretty(&opts.config)?)?;
+    fsutil::write_atomic(
+        &out.join(CONFIG_FILE),
+        &serde_json::to_vec_pretty(&opts.config)?,
+    )?;
     let tokens_per_step = (opts.batch * opts.config.context) as u64;
     let bar = progress.spinner("training");
     let session_start = Instant::now();
@@ -227,24 +312,46 @@ pub fn train(docs: &[Document], tokenizer: &ScreenplayTokenizer, opts: &TrainOpt
         crate::progress::check_interrupted()?;
         if state.total_steps == 0 && opt.step >= 5 {
             // Fix the schedule's length from the measured speed, so it decays within the budget.
-            let per_step = session_start.elapsed().as_secs_f64() / (opt.step - resumed_from.unwrap_or(0)).max(1) as f64;
+            let per_step = session_start.elapsed().as_secs_f64()
+                / (opt.step - resumed_from.unwrap_or(0)).max(1) as f64;
             let left = budget.saturating_sub(started.elapsed()).as_secs_f64() * 0.9;
-            state.total_steps = opts.max_steps.unwrap_or(opt.step + (left / per_step) as usize).max(opt.step + 1);
+            state.total_steps = opts
+                .max_steps
+                .unwrap_or(opt.step + (left / per_step) as usize)
+                .max(opt.step + 1);
         }
-        let total = if state.total_steps > 0 { state.total_steps } else { opts.max_steps.unwrap_or(usize::MAX) };
+        let total = if state.total_steps > 0 {
+            state.total_steps
+        } else {
+            opts.max_steps.unwrap_or(usize::MAX)
+        };
         let out_of_time = started.elapsed() + step_time + eval_time > budget;
         if opt.step >= total || (out_of_time && opt.step > 0) {
             break;
         }
         let t0 = Instant::now();
-        let loss = train_step(&model, &mut opt, &split, opts, total.min(opts.max_steps.unwrap_or(total)))?;
+        let loss = train_step(
+            &model,
+            &mut opt,
+            &split,
+            opts,
+            total.min(opts.max_steps.unwrap_or(total)),
+        )?;
         step_time = t0.elapsed();
         state.step = opt.step;
         state.last_train = Some(loss);
         state.tokens_seen += tokens_per_step;
-        bar.set_message(format!("step {}/{} loss {loss:.3} best val {:.3}", opt.step, total, state.best_val.unwrap_or(f32::NAN)));
+        bar.set_message(format!(
+            "step {}/{} loss {loss:.3} best val {:.3}",
+            opt.step,
+            total,
+            state.best_val.unwrap_or(f32::NAN)
+        ));
         let last = opt.step >= total;
-        if opt.step % opts.eval_every == 0 || last || started.elapsed() + step_time * 2 + eval_time > budget {
+        if opt.step % opts.eval_every == 0
+            || last
+            || started.elapsed() + step_time * 2 + eval_time > budget
+        {
             let t1 = Instant::now();
             let val = evaluate(&model, &split.val, opts)?;
             state.history.push((opt.step, loss, val));
@@ -255,7 +362,11 @@ pub fn train(docs: &[Document], tokenizer: &ScreenplayTokenizer, opts: &TrainOpt
             state.seconds += t1.elapsed().as_secs_f64();
             save_checkpoint(&dir.checkpoint(), &model, &opt, &state, opts)?;
             eval_time = t1.elapsed();
-            progress.info(format!("step {:>6}  train {loss:.4}  val {val:.4}  {:.0} tokens/s", opt.step, state.tokens_seen as f64 / session_start.elapsed().as_secs_f64()));
+            progress.info(format!(
+                "step {:>6}  train {loss:.4}  val {val:.4}  {:.0} tokens/s",
+                opt.step,
+                state.tokens_seen as f64 / session_start.elapsed().as_secs_f64()
+            ));
         }
     }
     bar.finish_and_clear();

@@ -1,0 +1,270 @@
+//! The screenplay as a pipeline stage: screenplay.fountain and screenplay.json, from the
+//! default model embedded in benjamin or one the user trained.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use super::fountain::{self, Element, Screenplay};
+use super::lm::sample::{write_draft, Constraints, DraftRequest, SamplingOptions};
+use super::lm::{ModelBundle, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::film::Film;
+use crate::fsutil;
+use crate::manifest::StageInputs;
+use crate::pipeline::{Stage, StageContext, StageId, StageOutcome};
+
+pub const FOUNTAIN_FILE: &str = "screenplay.fountain";
+pub const JSON_FILE: &str = "screenplay.json";
+const EDITABLE: [&str; 1] = ["screenplay/screenplay.fountain"];
+
+/// The default model, trained by `benjamin train screenplay` (see models/README.md).
+mod embedded {
+    pub const CONFIG: &str = include_str!("../../models/screenplay/config.json");
+    pub const WEIGHTS: &[u8] = include_bytes!("../../models/screenplay/model.safetensors");
+    pub const TOKENIZER: &str = include_str!("../../models/screenplay/tokenizer.json");
+}
+
+/// Hash of the model a film uses, without loading it.
+fn model_hash(film: &Film) -> Result<String> {
+    static EMBEDDED: OnceLock<String> = OnceLock::new();
+    let hash_parts = |weights: &[u8], tokenizer: &[u8]| {
+        let mut h = blake3::Hasher::new();
+        h.update(weights);
+        h.update(tokenizer);
+        h.finalize().to_hex().to_string()
+    };
+    match &film.settings.screenplay_model {
+        None => Ok(EMBEDDED
+            .get_or_init(|| hash_parts(embedded::WEIGHTS, embedded::TOKENIZER.as_bytes()))
+            .clone()),
+        Some(dir) => {
+            let read = |n: &str| {
+                std::fs::read(dir.join(n))
+                    .with_context(|| format!("cannot read {}", dir.join(n).display()))
+            };
+            Ok(hash_parts(&read(WEIGHTS_FILE)?, &read(TOKENIZER_FILE)?))
+        }
+    }
+}
+
+/// The model a film uses: the embedded default or the folder named in film.toml.
+pub fn load_model(model_dir: Option<&Path>) -> Result<ModelBundle> {
+    let device = crate::nn::device();
+    match model_dir {
+        None => ModelBundle::from_parts(
+            embedded::CONFIG,
+            embedded::WEIGHTS,
+            embedded::TOKENIZER,
+            "the built-in screenplay model",
+            &device,
+        ),
+        Some(dir) => ModelBundle::load_dir(dir, &device),
+    }
+}
+
+fn constraints(film: &Film) -> Constraints {
+    let s = &film.settings;
+    Constraints {
+        title: s.title.clone(),
+        line: s.line.clone(),
+        prop: s.prop.clone(),
+    }
+}
+
+/// Turns a raw draft into a screenplay every later stage can rely on: every scene has a
+/// heading and something in it, no dialogue is empty, nothing runs on repeating itself, and
+/// the constraints are there.
+pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
+    // A draft cut off mid-element loses that element.
+    let complete = match draft.rfind("\n\n") {
+        Some(i) if !draft.ends_with("\n\n") => &draft[..i + 2],
+        _ => draft,
+    };
+    let parsed = fountain::parse(complete);
+    let mut seen: Vec<String> = Vec::new();
+    let mut scenes = Vec::new();
+    for mut scene in parsed.scenes {
+        if scene.heading.place.trim().is_empty() {
+            continue;
+        }
+        let mut kept: Vec<Element> = Vec::new();
+        for e in scene.elements {
+            let key = match &e {
+                Element::Action { text } => text.trim().to_string(),
+                Element::Dialogue(d) => d.text.trim().to_string(),
+                Element::Transition { .. } | Element::Centered { .. } => String::new(),
+            };
+            let required = c.line.as_deref().is_some_and(|l| key.contains(l.trim()));
+            if let Element::Dialogue(d) = &e {
+                if d.text.trim().is_empty() {
+                    continue;
+                }
+            }
+            // Runaway repetition: a line of four words or more said or seen before.
+            if !required && key.split_whitespace().count() >= 4 && seen.contains(&key) {
+                continue;
+            }
+            if kept.last() == Some(&e) {
+                continue;
+            }
+            seen.push(key);
+            kept.push(e);
+        }
+        if kept
+            .iter()
+            .any(|e| matches!(e, Element::Action { .. } | Element::Dialogue(_)))
+        {
+            scene.elements = kept;
+            scenes.push(scene);
+        }
+    }
+    if scenes.is_empty() {
+        bail!("the model wrote no usable scene; try another --seed (or retrain the model)");
+    }
+    let screenplay = fountain::finish(c.title.clone(), scenes);
+    check_constraints(&screenplay, c)?;
+    Ok(screenplay)
+}
+
+/// Fails unless the line is spoken verbatim by a character and the prop is in the action.
+pub fn check_constraints(s: &Screenplay, c: &Constraints) -> Result<()> {
+    let all = || s.scenes.iter().flat_map(|sc| sc.elements.iter());
+    if let Some(line) = c.line.as_deref().filter(|l| !l.trim().is_empty()) {
+        if !all().any(|e| matches!(e, Element::Dialogue(d) if d.text.contains(line.trim()))) {
+            bail!(
+                "the screenplay does not have a character say {:?}",
+                line.trim()
+            );
+        }
+    }
+    if let Some(prop) = c.prop.as_deref().filter(|p| !p.trim().is_empty()) {
+        let prop = prop.trim().to_lowercase();
+        if !all()
+            .any(|e| matches!(e, Element::Action { text } if text.to_lowercase().contains(&prop)))
+        {
+            bail!("the screenplay has no action line with the prop {prop:?}");
+        }
+    }
+    Ok(())
+}
+
+pub struct ScreenplayStage;
+
+impl ScreenplayStage {
+    fn write_outputs(
+        ctx: &StageContext,
+        screenplay: &Screenplay,
+        fountain_text: Option<&str>,
+    ) -> Result<StageOutcome> {
+        let fountain_path = ctx.dir.join(FOUNTAIN_FILE);
+        let json_path = ctx.dir.join(JSON_FILE);
+        if let Some(text) = fountain_text {
+            fsutil::write_atomic(&fountain_path, text.as_bytes())?;
+        }
+        fsutil::write_atomic(&json_path, &serde_json::to_vec_pretty(screenplay)?)?;
+        Ok(StageOutcome {
+            outputs: vec![fountain_path, json_path],
+            notes: serde_json::json!({
+                "scenes": screenplay.scenes.len(),
+                "characters": screenplay.characters,
+                "estimated_seconds": screenplay.estimated_seconds,
+            }),
+        })
+    }
+}
+
+impl Stage for ScreenplayStage {
+    fn id(&self) -> StageId {
+        StageId::Screenplay
+    }
+
+    fn inputs(&self, film: &Film) -> Result<StageInputs> {
+        let s = &film.settings;
+        let mut models = std::collections::BTreeMap::new();
+        models.insert("screenplay".to_string(), model_hash(film)?);
+        Ok(StageInputs {
+            params: serde_json::json!({
+                "title": s.title, "genre": s.genre, "line": s.line, "prop": s.prop,
+                "minutes": s.minutes, "sampling": SamplingOptions::default(),
+            }),
+            models,
+            ..Default::default()
+        })
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
+        let s = &ctx.film.settings;
+        let bundle = load_model(s.screenplay_model.as_deref())?;
+        let target = s.minutes * 60.0;
+        let req = DraftRequest {
+            genre: s.genre,
+            seed: s.seed,
+            target_seconds: target,
+            constraints: constraints(ctx.film),
+            sampling: SamplingOptions::default(),
+            // A page is roughly 1500 characters; leave room for the repairs.
+            max_tokens: ((s.minutes * 1500.0 * 3.0) as usize).max(2000),
+        };
+        let bar = ctx.progress.spinner("writing");
+        let started = Instant::now();
+        let draft = write_draft(&bundle, &req, Some(ctx.deadline), |n| {
+            if n % 25 == 0 {
+                bar.set_message(format!(
+                    "writing: {n} tokens, {:.0} tokens/s",
+                    n as f64 / started.elapsed().as_secs_f64()
+                ));
+            }
+        })?;
+        bar.finish_and_clear();
+        let screenplay = repair(&draft, &req.constraints)?;
+        let text = fountain::write(&screenplay);
+        let mut outcome = Self::write_outputs(ctx, &screenplay, Some(&text))?;
+        outcome.notes["model"] = serde_json::json!(bundle.hash);
+        outcome.notes["parameters"] = serde_json::json!(bundle.model.parameter_count());
+        Ok(outcome)
+    }
+
+    fn editable(&self) -> &[&str] {
+        &EDITABLE
+    }
+
+    /// The user's hand edit of screenplay.fountain is parsed again, not regenerated.
+    fn adopt_edits(&self, ctx: &StageContext) -> Result<StageOutcome> {
+        let path = ctx.dir.join(FOUNTAIN_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut screenplay = fountain::parse(&text);
+        if screenplay.title.is_empty() {
+            screenplay.title = ctx.film.settings.title.clone();
+        }
+        if screenplay.scenes.is_empty() {
+            bail!("{} has no scenes after your edit; every scene needs a heading such as `INT. ROOM - NIGHT`", path.display());
+        }
+        if let Err(e) = check_constraints(&screenplay, &constraints(ctx.film)) {
+            ctx.progress
+                .info(format!("warning: after your edit, {e:#}"));
+        }
+        Self::write_outputs(ctx, &screenplay, None)
+    }
+}
+
+/// Where a film's screenplay.json is.
+pub fn json_path(film: &Film) -> PathBuf {
+    film.stage_dir(StageId::Screenplay.name()).join(JSON_FILE)
+}
+
+/// Loads a film's screenplay.json (for the stages that follow).
+pub fn load(film: &Film) -> Result<Screenplay> {
+    let path = json_path(film);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is damaged; `benjamin run screenplay --film {}` rewrites it",
+            path.display(),
+            film.dir.display()
+        )
+    })
+}
