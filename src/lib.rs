@@ -12,3 +12,4 @@ pub mod nn;
 pub mod pipeline;
 pub mod progress;
 pub mod screenplay;
+pub mod voice;

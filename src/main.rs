@@ -11,8 +11,8 @@ use benjamin::film::{Film, FilmSettings, Genre};
 use benjamin::fsutil::slug;
 use benjamin::pipeline::{Pipeline, StageId};
 use benjamin::progress::{install_interrupt_handler, Progress};
-use benjamin::screenplay::corpus;
 use benjamin::screenplay::lm::{self, Arch};
+use benjamin::screenplay::{self, corpus};
 
 /// benjamin makes a short film on its own: it writes a screenplay, voices it, picks shots from
 /// public-domain footage, swaps in consenting actors' faces, scores it and cuts it with FFmpeg.
@@ -57,6 +57,24 @@ enum Command {
     /// Train a model (the screenplay language model).
     #[command(subcommand)]
     Train(TrainCommand),
+    /// Write a screenplay (Fountain, to stdout) without making a film.
+    Write {
+        #[arg(long, value_enum)]
+        genre: Genre,
+        #[arg(long, default_value = "Untitled")]
+        title: String,
+        #[arg(long)]
+        line: Option<String>,
+        #[arg(long)]
+        prop: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 4.0)]
+        minutes: f64,
+        /// A model folder made by `benjamin train screenplay` (default: the built-in model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
     /// Add to or list the genre corpora the screenplay model learns from.
     #[command(subcommand)]
     Corpus(CorpusCommand),
@@ -290,6 +308,41 @@ fn run(cli: Cli) -> Result<()> {
                     "trained {} steps in {:.0} s ({:.0} tokens/s, {} parameters): best validation loss {:.4}; model in {}",
                     report.steps, report.seconds, report.tokens_per_second, report.parameters, report.best_val_loss, a.out.display()
                 );
+            }
+        }
+        Command::Write {
+            genre,
+            title,
+            line,
+            prop,
+            seed,
+            minutes,
+            model,
+        } => {
+            let mut settings = FilmSettings::new(title, genre, seed, 1.0);
+            settings.line = line;
+            settings.prop = prop;
+            settings.minutes = minutes;
+            let film = Film {
+                dir: PathBuf::from("."),
+                settings,
+            };
+            let bundle = screenplay::stage::load_model(model.as_deref())?;
+            let req = screenplay::stage::request(&film);
+            let (script, stats) =
+                screenplay::stage::write_screenplay(&bundle, &req, None, &progress)?;
+            if cli.json {
+                print_json(&serde_json::json!({"screenplay": script, "stats": stats}));
+            } else {
+                print!("{}", screenplay::fountain::write(&script));
+                progress.info(format!(
+                    "{} scenes, {:.0} s of screen time; {} tokens in {:.1} s ({:.0} tokens/s)",
+                    script.scenes.len(),
+                    script.estimated_seconds,
+                    stats.tokens,
+                    stats.seconds,
+                    stats.tokens_per_second
+                ));
             }
         }
         Command::Corpus(CorpusCommand::Add {

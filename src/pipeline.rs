@@ -131,6 +131,7 @@ pub trait Stage {
 pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
     match id {
         StageId::Screenplay => Some(Box::new(crate::screenplay::ScreenplayStage)),
+        StageId::Voice => Some(Box::new(crate::voice::VoiceStage)),
         StageId::Cut => Some(Box::new(crate::cut::CutStage)),
         _ => None,
     }

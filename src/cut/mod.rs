@@ -9,7 +9,7 @@ pub mod edl;
 pub mod export;
 pub mod look;
 pub mod mix;
-mod stage;
+pub mod stage;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::edl::{AudioTrack, Credits, Cue, EditList, Shot};
 use super::{cut, output_paths, CutOptions};
@@ -20,7 +20,7 @@ pub const FRAGMENT: &str = "edl.json";
 
 /// The part of an edit list one stage contributes. A later stage's shots replace an earlier
 /// one's (faces swaps clips in place of the originals); sound, subtitles and credits add up.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EdlFragment {
     #[serde(default)]

@@ -193,6 +193,34 @@ pub fn load_weights(varmap: &VarMap, bytes: &[u8], origin: &str) -> Result<()> {
     Ok(())
 }
 
+/// Layer normalisation that trains. candle-nn's own `LayerNorm` and `softmax_last_dim` run
+/// fused kernels that record no backward pass (`apply_op*_no_bwd`): gradients silently stop
+/// there. This one is built from differentiable ops.
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+pub fn layer_norm(size: usize, vb: candle_nn::VarBuilder) -> candle_core::Result<LayerNorm> {
+    Ok(LayerNorm {
+        weight: vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?,
+        bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?,
+        eps: 1e-5,
+    })
+}
+
+impl candle_core::Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+/// Softmax over the last dimension that trains (see [`LayerNorm`]).
+pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    candle_nn::ops::softmax(x, candle_core::D::Minus1)
+}
+
 /// The device models run on: the first CUDA GPU with the `cuda` feature, else the CPU.
 pub fn device() -> Device {
     #[cfg(feature = "cuda")]

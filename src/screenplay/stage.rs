@@ -150,6 +150,57 @@ pub fn check_constraints(s: &Screenplay, c: &Constraints) -> Result<()> {
     Ok(())
 }
 
+/// The draft request for a film's settings.
+pub fn request(film: &Film) -> DraftRequest {
+    let s = &film.settings;
+    DraftRequest {
+        genre: s.genre,
+        seed: s.seed,
+        target_seconds: s.minutes * 60.0,
+        constraints: constraints(film),
+        sampling: SamplingOptions::default(),
+        // A page is roughly 1500 characters; leave room for the repairs.
+        max_tokens: ((s.minutes * 1500.0 * 3.0) as usize).max(2000),
+    }
+}
+
+/// How fast the model wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WriteStats {
+    pub tokens: usize,
+    pub seconds: f64,
+    pub tokens_per_second: f64,
+}
+
+/// Samples a draft with progress and repairs it into a screenplay.
+pub fn write_screenplay(
+    bundle: &ModelBundle,
+    req: &DraftRequest,
+    deadline: Option<Instant>,
+    progress: &crate::progress::Progress,
+) -> Result<(Screenplay, WriteStats)> {
+    let bar = progress.spinner("writing");
+    let started = Instant::now();
+    let mut tokens = 0;
+    let draft = write_draft(bundle, req, deadline, |n| {
+        tokens = n;
+        if n % 25 == 0 {
+            bar.set_message(format!(
+                "writing the screenplay: {n} tokens, {:.0} tokens/s",
+                n as f64 / started.elapsed().as_secs_f64()
+            ));
+        }
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = WriteStats {
+        tokens,
+        seconds,
+        tokens_per_second: tokens as f64 / seconds.max(1e-9),
+    };
+    Ok((repair(&draft, &req.constraints)?, stats))
+}
+
 pub struct ScreenplayStage;
 
 impl ScreenplayStage {
@@ -197,32 +248,14 @@ impl Stage for ScreenplayStage {
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
         let s = &ctx.film.settings;
         let bundle = load_model(s.screenplay_model.as_deref())?;
-        let target = s.minutes * 60.0;
-        let req = DraftRequest {
-            genre: s.genre,
-            seed: s.seed,
-            target_seconds: target,
-            constraints: constraints(ctx.film),
-            sampling: SamplingOptions::default(),
-            // A page is roughly 1500 characters; leave room for the repairs.
-            max_tokens: ((s.minutes * 1500.0 * 3.0) as usize).max(2000),
-        };
-        let bar = ctx.progress.spinner("writing");
-        let started = Instant::now();
-        let draft = write_draft(&bundle, &req, Some(ctx.deadline), |n| {
-            if n % 25 == 0 {
-                bar.set_message(format!(
-                    "writing: {n} tokens, {:.0} tokens/s",
-                    n as f64 / started.elapsed().as_secs_f64()
-                ));
-            }
-        })?;
-        bar.finish_and_clear();
-        let screenplay = repair(&draft, &req.constraints)?;
+        let req = request(ctx.film);
+        let (screenplay, stats) =
+            write_screenplay(&bundle, &req, Some(ctx.deadline), ctx.progress)?;
         let text = fountain::write(&screenplay);
         let mut outcome = Self::write_outputs(ctx, &screenplay, Some(&text))?;
         outcome.notes["model"] = serde_json::json!(bundle.hash);
         outcome.notes["parameters"] = serde_json::json!(bundle.model.parameter_count());
+        outcome.notes["sampling"] = serde_json::to_value(&stats)?;
         Ok(outcome)
     }
 

@@ -2,7 +2,9 @@
 //! self-attention and an MLP, and an output head tied to the token embedding.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{layer_norm, linear, Init, LayerNorm, Linear, VarBuilder};
+use candle_nn::{linear, Init, Linear, VarBuilder};
+
+use crate::nn::{layer_norm, LayerNorm};
 
 use super::ModelConfig;
 
@@ -20,10 +22,10 @@ impl Block {
     fn new(c: &ModelConfig, vb: VarBuilder) -> Result<Self> {
         let n = c.width;
         Ok(Block {
-            ln1: layer_norm(n, 1e-5, vb.pp("ln1"))?,
+            ln1: layer_norm(n, vb.pp("ln1"))?,
             qkv: linear(n, 3 * n, vb.pp("qkv"))?,
             proj: linear(n, n, vb.pp("proj"))?,
-            ln2: layer_norm(n, 1e-5, vb.pp("ln2"))?,
+            ln2: layer_norm(n, vb.pp("ln2"))?,
             fc: linear(n, 4 * n, vb.pp("fc"))?,
             out: linear(4 * n, n, vb.pp("out"))?,
             heads: c.heads,
@@ -42,7 +44,7 @@ impl Block {
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let att = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask)?;
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let att = crate::nn::softmax_last_dim(&att)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
         let x = (x + self.proj.forward(&y)?)?;
         let h = self.fc.forward(&self.ln2.forward(&x)?)?.gelu()?;
@@ -73,7 +75,7 @@ impl Gpt {
             wte,
             wpe,
             blocks,
-            ln_f: layer_norm(c.width, 1e-5, vb.pp("ln_f"))?,
+            ln_f: layer_norm(c.width, vb.pp("ln_f"))?,
             context: c.context,
         })
     }

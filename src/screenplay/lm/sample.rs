@@ -126,6 +126,15 @@ pub fn write_draft(
         .map(|g| tok.id(&genre_token(*g)))
         .collect();
     let end = tok.id(END);
+    // Tokens that would glue letters onto a forced word ("The umbrella" + "i").
+    let word_continuations: Vec<u32> = (0..tok.vocab_size() as u32)
+        .filter(|&id| {
+            tok.token_bytes(id)
+                .first()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+        })
+        .collect();
+    let mut after_forced_word = false;
     let opening = if rng.random_bool(0.6) {
         "INT. "
     } else {
@@ -167,6 +176,9 @@ pub fn write_draft(
         if !done_enough {
             ban.push(end);
         }
+        if std::mem::take(&mut after_forced_word) {
+            ban.extend_from_slice(&word_continuations);
+        }
         let id = sample_token(&logits, &req.sampling, &ban, &mut rng);
         generated += 1;
         on_token(generated);
@@ -199,6 +211,7 @@ pub fn write_draft(
             {
                 force = prop_opening(prop);
                 prop_pending = None;
+                after_forced_word = true;
             } else if scene >= 1
                 && fountain::parse(&text).estimated_seconds >= req.target_seconds
                 && prop_pending.is_none()

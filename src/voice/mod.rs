@@ -1,0 +1,305 @@
+//! The voices: every line of dialogue spoken by its character's voice, and the timings that
+//! everything downstream keys on (dialogue.json, subtitle cues, the audio of the edit list).
+//!
+//! Entry points: [`voice_screenplay`] for a screenplay, [`VoiceStage`] in the pipeline.
+
+pub mod cast;
+pub mod engine;
+pub mod prosody;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cut::edl::{AudioRole, AudioTrack, Credits, Cue};
+use crate::cut::stage::{EdlFragment, FRAGMENT};
+use crate::film::Film;
+use crate::fsutil::{self, AtomicFile};
+use crate::manifest::StageInputs;
+use crate::pipeline::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
+use crate::progress::Progress;
+use crate::screenplay::fountain::{Element, Screenplay};
+use cast::Voice;
+use engine::SpeechEngine;
+
+/// Pause between two lines, after a scene change, and after the last line of a scene.
+pub const LINE_GAP: f64 = 0.35;
+pub const SCENE_LEAD: f64 = 0.8;
+pub const SCENE_TAIL: f64 = 1.0;
+
+/// One spoken line, placed in story time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpokenLine {
+    pub scene: usize,
+    pub character: String,
+    /// As written in the screenplay.
+    pub text: String,
+    /// As said (normalised).
+    pub spoken: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parenthetical: Option<String>,
+    /// WAV file, relative to the voice folder.
+    pub file: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneTiming {
+    pub number: usize,
+    pub start: f64,
+    pub duration: f64,
+}
+
+/// dialogue.json: the timings of every line and scene.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DialogueTimings {
+    pub engine: String,
+    pub sample_rate: u32,
+    pub scenes: Vec<SceneTiming>,
+    pub lines: Vec<SpokenLine>,
+    pub total_seconds: f64,
+}
+
+/// Seconds the action between lines holds the screen: a few words a second, 1 to 8 s.
+fn action_seconds(text: &str) -> f64 {
+    (text.split_whitespace().count() as f64 / 5.0).clamp(1.0, 8.0)
+}
+
+/// Peak-normalises to -1 dBFS (never clipping) and writes a mono 16-bit WAV atomically.
+pub fn write_wav(path: &Path, samples: &[i16], rate: u32) -> Result<()> {
+    let peak = samples
+        .iter()
+        .map(|s| (*s as i32).unsigned_abs())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let gain = 0.891 * i16::MAX as f64 / peak;
+    let file = AtomicFile::new(path)?;
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(file.path(), spec)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    for s in samples {
+        w.write_sample(
+            (*s as f64 * gain)
+                .round()
+                .clamp(i16::MIN as f64, i16::MAX as f64) as i16,
+        )?;
+    }
+    w.finalize()
+        .with_context(|| format!("cannot finish {}", path.display()))?;
+    file.commit()
+}
+
+fn file_name(index: usize, character: &str) -> String {
+    let slug = fsutil::slug(character);
+    format!("lines/{:03}-{slug}.wav", index + 1)
+}
+
+/// Voices every line of `screenplay` into `dir` with `cast`, and times it.
+pub fn voice_screenplay(
+    screenplay: &Screenplay,
+    cast: &BTreeMap<String, Voice>,
+    engine: &mut dyn SpeechEngine,
+    dir: &Path,
+    progress: &Progress,
+) -> Result<DialogueTimings> {
+    let total_lines: usize = screenplay
+        .scenes
+        .iter()
+        .map(|s| {
+            s.elements
+                .iter()
+                .filter(|e| matches!(e, Element::Dialogue(_)))
+                .count()
+        })
+        .sum();
+    let bar = progress.bar(total_lines as u64, "voicing", "lines");
+    let rate = engine.sample_rate();
+    let mut lines = Vec::new();
+    let mut scenes = Vec::new();
+    let mut clock = 0.0;
+    for scene in &screenplay.scenes {
+        let start = clock;
+        let mut t = start + SCENE_LEAD;
+        for e in &scene.elements {
+            crate::progress::check_interrupted()?;
+            match e {
+                Element::Action { text } => t += action_seconds(text),
+                Element::Dialogue(d) => {
+                    bar.inc(1);
+                    let Some(spoken) = text::normalise(&d.text) else {
+                        progress.info(format!(
+                            "warning: scene {}: {} has a line with nothing to say ({:?}); skipped",
+                            scene.number, d.character, d.text
+                        ));
+                        continue;
+                    };
+                    let voice = cast
+                        .get(&d.character)
+                        .cloned()
+                        .unwrap_or_else(|| cast::voice_for(&d.character, cast::VARIANTS[0]));
+                    let delivery = prosody::delivery(d.parenthetical.as_deref(), &spoken);
+                    let samples = engine.speak(&spoken, &voice, &delivery).with_context(|| {
+                        format!(
+                            "scene {}: {}'s line {:?}",
+                            scene.number, d.character, d.text
+                        )
+                    })?;
+                    if samples.iter().all(|s| *s == 0) {
+                        progress.info(format!(
+                            "warning: scene {}: the engine said nothing for {:?}; skipped",
+                            scene.number, d.text
+                        ));
+                        continue;
+                    }
+                    let file = file_name(lines.len(), &d.character);
+                    write_wav(&dir.join(&file), &samples, rate)?;
+                    t += delivery.pause_before;
+                    let length = samples.len() as f64 / rate as f64;
+                    lines.push(SpokenLine {
+                        scene: scene.number,
+                        character: d.character.clone(),
+                        text: d.text.clone(),
+                        spoken,
+                        parenthetical: d.parenthetical.clone(),
+                        file,
+                        start: t,
+                        end: t + length,
+                    });
+                    t += length + LINE_GAP;
+                }
+                Element::Transition { .. } | Element::Centered { .. } => {}
+            }
+        }
+        // A scene lasts as long as its lines and action, and at least its page-a-minute estimate.
+        let duration = (t - start + SCENE_TAIL - LINE_GAP)
+            .max(scene.estimated_seconds.min(30.0))
+            .max(2.0);
+        scenes.push(SceneTiming {
+            number: scene.number,
+            start,
+            duration,
+        });
+        clock = start + duration;
+    }
+    bar.finish_and_clear();
+    Ok(DialogueTimings {
+        engine: engine.name(),
+        sample_rate: rate,
+        scenes,
+        lines,
+        total_seconds: clock,
+    })
+}
+
+/// The part of the edit list the voices contribute: each line's audio and its subtitle.
+pub fn edl_fragment(timings: &DialogueTimings, cast: &BTreeMap<String, Voice>) -> EdlFragment {
+    EdlFragment {
+        shots: Vec::new(),
+        audio: timings
+            .lines
+            .iter()
+            .map(|l| AudioTrack {
+                file: PathBuf::from(&l.file),
+                start: l.start,
+                gain_db: 0.0,
+                role: AudioRole::Dialogue,
+            })
+            .collect(),
+        subtitles: timings
+            .lines
+            .iter()
+            .map(|l| Cue {
+                start: l.start,
+                end: l.end + 0.3,
+                text: l.text.clone(),
+                speaker: Some(l.character.clone()),
+            })
+            .collect(),
+        credits: Credits {
+            voices: cast
+                .iter()
+                .map(|(name, v)| {
+                    format!(
+                        "{name} - {} voice {}+{} (espeak-ng, GPL-3.0)",
+                        timings.engine, v.language, v.variant
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        },
+    }
+}
+
+pub const VOICES_FILE: &str = "voices.json";
+pub const DIALOGUE_FILE: &str = "dialogue.json";
+const EDITABLE: [&str; 1] = ["voice/voices.json"];
+
+pub struct VoiceStage;
+
+fn read_cast(path: &Path) -> Result<BTreeMap<String, Voice>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is not a valid cast: each character needs language, variant, pitch, range and rate", path.display())),
+        Err(_) => Ok(BTreeMap::new()),
+    }
+}
+
+impl Stage for VoiceStage {
+    fn id(&self) -> StageId {
+        StageId::Voice
+    }
+
+    fn inputs(&self, film: &Film) -> Result<StageInputs> {
+        let script = crate::screenplay::stage::json_path(film);
+        if !script.is_file() {
+            return Err(
+                Blocked("it needs screenplay.json from the screenplay stage".into()).into(),
+            );
+        }
+        Ok(StageInputs {
+            params: serde_json::json!({"line_gap": LINE_GAP, "scene_lead": SCENE_LEAD, "scene_tail": SCENE_TAIL}),
+            files: hash_inputs(film, &[script])?,
+            ..Default::default()
+        })
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
+        let screenplay = crate::screenplay::stage::load(ctx.film)?;
+        let voices_path = ctx.dir.join(VOICES_FILE);
+        let cast = cast::cast(&screenplay, &read_cast(&voices_path)?);
+        let lines_dir = ctx.dir.join("lines");
+        if lines_dir.exists() {
+            std::fs::remove_dir_all(&lines_dir)
+                .with_context(|| format!("cannot clear {}", lines_dir.display()))?;
+        }
+        let mut engine = engine::Espeak::new()?;
+        let timings = voice_screenplay(&screenplay, &cast, &mut engine, &ctx.dir, ctx.progress)?;
+        fsutil::write_atomic(&voices_path, &serde_json::to_vec_pretty(&cast)?)?;
+        let dialogue_path = ctx.dir.join(DIALOGUE_FILE);
+        fsutil::write_atomic(&dialogue_path, &serde_json::to_vec_pretty(&timings)?)?;
+        let fragment_path = ctx.dir.join(FRAGMENT);
+        fsutil::write_atomic(
+            &fragment_path,
+            &serde_json::to_vec_pretty(&edl_fragment(&timings, &cast))?,
+        )?;
+        let mut outputs = vec![voices_path, dialogue_path, fragment_path];
+        outputs.extend(timings.lines.iter().map(|l| ctx.dir.join(&l.file)));
+        Ok(StageOutcome {
+            outputs,
+            notes: serde_json::json!({"lines": timings.lines.len(), "seconds": timings.total_seconds, "engine": timings.engine}),
+        })
+    }
+
+    fn editable(&self) -> &[&str] {
+        &EDITABLE
+    }
+}
