@@ -354,30 +354,43 @@ fn run(cli: Cli) -> Result<()> {
                 ));
             }
         }
-        Command::Speak { screenplay: path, out } => {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Command::Speak {
+            screenplay: path,
+            out,
+        } => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             let script = screenplay::fountain::parse(&text);
             if script.characters.is_empty() {
                 bail!("{} has no dialogue to voice", path.display());
             }
             let voices = out.join(benjamin::voice::VOICES_FILE);
             let existing = match std::fs::read_to_string(&voices) {
-                Ok(t) => serde_json::from_str(&t).with_context(|| format!("{} is not a valid cast", voices.display()))?,
+                Ok(t) => serde_json::from_str(&t)
+                    .with_context(|| format!("{} is not a valid cast", voices.display()))?,
                 Err(_) => Default::default(),
             };
             let cast = benjamin::voice::cast::cast(&script, &existing);
             let mut engine = benjamin::voice::engine::Espeak::new()?;
             let started = std::time::Instant::now();
-            let timings = benjamin::voice::voice_screenplay(&script, &cast, &mut engine, &out, &progress)?;
+            let timings =
+                benjamin::voice::voice_screenplay(&script, &cast, &mut engine, &out, &progress)?;
             let seconds = started.elapsed().as_secs_f64();
             benjamin::fsutil::write_atomic(&voices, &serde_json::to_vec_pretty(&cast)?)?;
-            benjamin::fsutil::write_atomic(&out.join(benjamin::voice::DIALOGUE_FILE), &serde_json::to_vec_pretty(&timings)?)?;
+            benjamin::fsutil::write_atomic(
+                &out.join(benjamin::voice::DIALOGUE_FILE),
+                &serde_json::to_vec_pretty(&timings)?,
+            )?;
             let speech: f64 = timings.lines.iter().map(|l| l.end - l.start).sum();
             let summary = serde_json::json!({"lines": timings.lines.len(), "speech_seconds": speech, "wall_seconds": seconds, "real_time_factor": seconds / speech.max(1e-9)});
             if cli.json {
                 print_json(&summary);
             } else {
-                progress.info(format!("voiced {} lines ({speech:.1} s of speech) in {seconds:.2} s into {}", timings.lines.len(), out.display()));
+                progress.info(format!(
+                    "voiced {} lines ({speech:.1} s of speech) in {seconds:.2} s into {}",
+                    timings.lines.len(),
+                    out.display()
+                ));
             }
         }
         Command::Corpus(CorpusCommand::Add {
