@@ -427,7 +427,20 @@ pub fn describe(r: &StageReport) -> String {
         line += &format!(" in {d:.1} s");
     }
     if !r.outputs.is_empty() {
-        line += &format!(" -> {}", r.outputs.join(", "));
+        // A stage with many artifacts (a WAV per line) names the first few.
+        const SHOWN: usize = 4;
+        line += &format!(
+            " -> {}",
+            r.outputs
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if r.outputs.len() > SHOWN {
+            line += &format!(" and {} more", r.outputs.len() - SHOWN);
+        }
     } else if let Some(why) = &r.reason {
         line += &format!(" ({why})");
     }

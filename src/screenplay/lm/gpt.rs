@@ -32,7 +32,13 @@ impl Block {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// `cache` holds the keys and values of earlier positions (sampling); `None` in training.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let d = c / self.heads;
         let qkv = self.qkv.forward(&self.ln1.forward(x)?)?;
@@ -42,7 +48,14 @@ impl Block {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
+        if let Some(cache) = cache {
+            if let Some((pk, pv)) = cache.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *cache = Some((k.clone(), v.clone()));
+        }
         let att = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask)?;
         let att = crate::nn::softmax_last_dim(&att)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
@@ -94,13 +107,39 @@ impl Gpt {
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, ()))?;
         let x = tok.broadcast_add(&self.wpe.narrow(0, 0, t)?)?;
-        let mask = causal_mask(t, ids.device())?;
+        let mask = causal_mask(t, 0, ids.device())?;
         let mut x = x;
         for block in &self.blocks {
-            x = block.forward(&x, &mask)?;
+            x = block.forward(&x, &mask, None)?;
         }
         let x = self.ln_f.forward(&x)?;
         x.broadcast_matmul(&self.wte.t()?)
+    }
+
+    /// Logits for `ids` ([1, new]) continuing from `cache`, which it extends. Positions past
+    /// the context are the caller's to avoid (start a new cache).
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if cache.len + t > self.context {
+            candle_core::bail!(
+                "the cache would pass the model's context of {}",
+                self.context
+            );
+        }
+        let tok = self
+            .wte
+            .embedding(&ids.flatten_all()?)?
+            .reshape((b, t, ()))?;
+        let mut x = tok.broadcast_add(&self.wpe.narrow(0, cache.len, t)?)?;
+        let mask = causal_mask(t, cache.len, ids.device())?;
+        if cache.layers.len() != self.blocks.len() {
+            cache.layers = vec![None; self.blocks.len()];
+        }
+        for (block, layer) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            x = block.forward(&x, &mask, Some(layer))?;
+        }
+        cache.len += t;
+        self.ln_f.forward(&x)?.broadcast_matmul(&self.wte.t()?)
     }
 
     pub fn context(&self) -> usize {
@@ -108,11 +147,21 @@ impl Gpt {
     }
 }
 
-fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
+/// Keys and values of the positions seen so far, per layer (sampling without recomputation).
+#[derive(Default, Clone)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    pub len: usize,
+}
+
+/// `[t, past + t]`: query `i` (at position `past + i`) may see keys up to its own position.
+fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Tensor> {
     let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .flat_map(|i| {
+            (0..past + t).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+        })
         .collect();
-    Tensor::from_vec(mask, (t, t), device)?.to_dtype(DType::F32)
+    Tensor::from_vec(mask, (t, past + t), device)?.to_dtype(DType::F32)
 }
 
 #[cfg(test)]
@@ -158,6 +207,36 @@ mod tests {
             .flatten_all()?
             .to_vec1::<f32>()?;
         assert_ne!(full_a, full_b);
+        Ok(())
+    }
+
+    #[test]
+    fn cached_steps_match_a_full_forward() -> Result<()> {
+        let c = ModelConfig {
+            arch: super::super::Arch::Gpt,
+            vocab: 20,
+            context: 8,
+            layers: 2,
+            heads: 2,
+            width: 16,
+            hidden: 0,
+        };
+        let varmap = VarMap::new();
+        let gpt = Gpt::new(
+            &c,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )?;
+        let ids = [3u32, 1, 4, 1, 5, 9];
+        let full = gpt.forward(&Tensor::new(&[ids], &Device::Cpu)?)?;
+        let mut cache = KvCache::default();
+        let first = gpt.forward_cached(&Tensor::new(&[[3u32, 1, 4]], &Device::Cpu)?, &mut cache)?;
+        let mut steps = vec![first];
+        for id in &ids[3..] {
+            steps.push(gpt.forward_cached(&Tensor::new(&[[*id]], &Device::Cpu)?, &mut cache)?);
+        }
+        let cached = Tensor::cat(&steps, 1)?;
+        let diff = (full - cached)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "cached and full logits differ by {diff}");
         Ok(())
     }
 }

@@ -144,11 +144,12 @@ impl LanguageModel {
 }
 
 /// Feeds tokens one by one and gives the next-token logits; the LSTM keeps its state, the GPT
-/// looks at the last `context` tokens.
+/// its keys and values (between half and all of its context).
 pub struct Stepper<'a> {
     model: &'a LanguageModel,
     tokens: Vec<u32>,
     state: Option<lstm::LstmState>,
+    cache: gpt::KvCache,
     consumed: usize,
 }
 
@@ -158,6 +159,7 @@ impl<'a> Stepper<'a> {
             model,
             tokens: Vec::new(),
             state: None,
+            cache: gpt::KvCache::default(),
             consumed: 0,
         }
     }
@@ -175,9 +177,16 @@ impl<'a> Stepper<'a> {
         let dev = &self.model.device;
         let logits = match &self.model.net {
             Net::Gpt(m) => {
-                let start = self.tokens.len().saturating_sub(m.context());
-                let ids = Tensor::new(&self.tokens[start..], dev)?.unsqueeze(0)?;
-                m.forward(&ids)?
+                // Keys and values are cached; when the context fills up, start again from
+                // the last half of it (positions are absolute, so the window cannot slide).
+                let fresh = self.tokens.len() - self.consumed;
+                if self.cache.len + fresh > m.context() {
+                    self.cache = gpt::KvCache::default();
+                    self.consumed = self.tokens.len().saturating_sub(m.context() / 2);
+                }
+                let ids = Tensor::new(&self.tokens[self.consumed..], dev)?.unsqueeze(0)?;
+                self.consumed = self.tokens.len();
+                m.forward_cached(&ids, &mut self.cache)?
             }
             Net::Lstm(m) => {
                 if self.state.is_none() {
