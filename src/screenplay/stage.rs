@@ -90,7 +90,7 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
             continue;
         }
         let mut kept: Vec<Element> = Vec::new();
-        for e in scene.elements {
+        for e in rejoin_dialogue(scene.elements) {
             let key = match &e {
                 Element::Action { text } => text.trim().to_string(),
                 Element::Dialogue(d) => d.text.trim().to_string(),
@@ -126,6 +126,49 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
     let screenplay = fountain::finish(c.title.clone(), scenes);
     check_constraints(&screenplay, c)?;
     Ok(screenplay)
+}
+
+/// A cue the model left stranded by a blank line ("SAM" / "" / "(softly)" / "Go.") reads as two
+/// action paragraphs; joined again, it is the dialogue it was meant to be. A cue with nothing
+/// after it is dropped.
+fn rejoin_dialogue(elements: Vec<Element>) -> Vec<Element> {
+    use super::fountain::{parse_cue, Dialogue};
+    let mut out: Vec<Element> = Vec::new();
+    let mut pending: Option<(String, Option<String>)> = None;
+    for e in elements {
+        if let Element::Action { text } = &e {
+            let lone_cue = !text.contains('\n') && !text.trim_end().ends_with(['.', '!', '?']);
+            if let Some((name, ext, _)) = parse_cue(text).filter(|_| lone_cue) {
+                pending = Some((name, ext));
+                continue;
+            }
+            if let Some((character, extension)) = pending.take() {
+                let mut lines = text.lines();
+                let first = lines.next().unwrap_or("").trim();
+                let (parenthetical, rest): (Option<String>, Vec<&str>) =
+                    if first.starts_with('(') && first.ends_with(')') {
+                        (Some(first.to_string()), lines.collect())
+                    } else {
+                        (None, text.lines().collect())
+                    };
+                let spoken = rest.join(" ").trim().to_string();
+                if !spoken.is_empty() {
+                    out.push(Element::Dialogue(Dialogue {
+                        character,
+                        extension,
+                        parenthetical,
+                        text: spoken,
+                        dual: false,
+                    }));
+                    continue;
+                }
+            }
+        } else {
+            pending = None;
+        }
+        out.push(e);
+    }
+    out
 }
 
 /// Fails unless the line is spoken verbatim by a character and the prop is in the action.
@@ -300,4 +343,28 @@ pub fn load(film: &Film) -> Result<Screenplay> {
             film.dir.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stranded_cues_are_rejoined_to_their_lines_and_lone_ones_dropped() {
+        let draft = "Title: T\n\nINT. BAR - NIGHT\n\nRain.\n\nCASH (V.O.)\n\n(filtered)\nIt's the one.\n\nMORT\n\nEXT. PIER - DAY\n\nGulls.\n\n";
+        let s = repair(
+            draft,
+            &Constraints {
+                title: "T".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let bar = &s.scenes[0].elements;
+        assert_eq!(bar.len(), 2, "{bar:?}");
+        assert!(
+            matches!(&bar[1], Element::Dialogue(d) if d.character == "CASH" && d.parenthetical.as_deref() == Some("(filtered)") && d.text == "It's the one.")
+        );
+        assert_eq!(s.characters, vec!["CASH"]);
+    }
 }
