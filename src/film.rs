@@ -94,6 +94,9 @@ pub struct FilmSettings {
     /// A screenplay model folder made by `benjamin train screenplay`; the built-in one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screenplay_model: Option<PathBuf>,
+    /// Temperature, top-k and top-p of the screenplay model.
+    #[serde(default)]
+    pub sampling: crate::screenplay::lm::sample::SamplingOptions,
 }
 
 fn default_minutes() -> f64 {
@@ -115,6 +118,7 @@ impl FilmSettings {
             frame: Frame::default(),
             minutes: default_minutes(),
             screenplay_model: None,
+            sampling: Default::default(),
         }
     }
 }

@@ -74,6 +74,13 @@ enum Command {
         /// A model folder made by `benjamin train screenplay` (default: the built-in model).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Sampling temperature (0 is greedy).
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        #[arg(long, default_value_t = 40)]
+        top_k: usize,
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
     },
     /// Voice a Fountain screenplay into a folder (one WAV per line, dialogue.json, voices.json).
     Speak {
@@ -327,11 +334,19 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             minutes,
             model,
+            temperature,
+            top_k,
+            top_p,
         } => {
             let mut settings = FilmSettings::new(title, genre, seed, 1.0);
             settings.line = line;
             settings.prop = prop;
             settings.minutes = minutes;
+            settings.sampling = screenplay::lm::sample::SamplingOptions {
+                temperature,
+                top_k,
+                top_p,
+            };
             let film = Film {
                 dir: PathBuf::from("."),
                 settings,

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::fountain::{self, Element, Screenplay};
-use super::lm::sample::{write_draft, Constraints, DraftRequest, SamplingOptions};
+use super::lm::sample::{write_draft, Constraints, DraftRequest};
 use super::lm::{ModelBundle, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::film::Film;
 use crate::fsutil;
@@ -90,7 +90,12 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
             continue;
         }
         let mut kept: Vec<Element> = Vec::new();
-        for e in rejoin_dialogue(scene.elements) {
+        for mut e in rejoin_dialogue(scene.elements) {
+            match &mut e {
+                Element::Action { text } => *text = collapse_repeats(text),
+                Element::Dialogue(d) => d.text = collapse_repeats(&d.text),
+                _ => {}
+            }
             let key = match &e {
                 Element::Action { text } => text.trim().to_string(),
                 Element::Dialogue(d) => d.text.trim().to_string(),
@@ -126,6 +131,21 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
     let screenplay = fountain::finish(c.title.clone(), scenes);
     check_constraints(&screenplay, c)?;
     Ok(screenplay)
+}
+
+/// Runaway repetition inside a paragraph: a sentence said again right after itself goes.
+fn collapse_repeats(text: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for sentence in text.split_inclusive(['.', '!', '?']) {
+        if out
+            .last()
+            .is_some_and(|prev| prev.trim() == sentence.trim())
+        {
+            continue;
+        }
+        out.push(sentence);
+    }
+    out.concat()
 }
 
 /// A cue the model left stranded by a blank line ("SAM" / "" / "(softly)" / "Go.") reads as two
@@ -201,7 +221,7 @@ pub fn request(film: &Film) -> DraftRequest {
         seed: s.seed,
         target_seconds: s.minutes * 60.0,
         constraints: constraints(film),
-        sampling: SamplingOptions::default(),
+        sampling: s.sampling.clone(),
         // A page is roughly 1500 characters; leave room for the repairs.
         max_tokens: ((s.minutes * 1500.0 * 3.0) as usize).max(2000),
     }
@@ -281,7 +301,7 @@ impl Stage for ScreenplayStage {
         Ok(StageInputs {
             params: serde_json::json!({
                 "title": s.title, "genre": s.genre, "line": s.line, "prop": s.prop,
-                "minutes": s.minutes, "sampling": SamplingOptions::default(),
+                "minutes": s.minutes, "sampling": s.sampling,
             }),
             models,
             ..Default::default()
@@ -348,6 +368,17 @@ pub fn load(film: &Film) -> Result<Screenplay> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentence_repeated_back_to_back_is_said_once() {
+        assert_eq!(
+            collapse_repeats(
+                "Anger. A patch. A between them. A between them. A between them. At last."
+            ),
+            "Anger. A patch. A between them. At last."
+        );
+        assert_eq!(collapse_repeats("No. No! No."), "No. No! No.");
+    }
 
     #[test]
     fn stranded_cues_are_rejoined_to_their_lines_and_lone_ones_dropped() {

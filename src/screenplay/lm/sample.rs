@@ -15,10 +15,15 @@ use super::{ModelBundle, Stepper};
 use crate::film::Genre;
 use crate::screenplay::fountain::{self, parse_cue, parse_heading};
 
-#[derive(Debug, Clone, Serialize)]
+/// How adventurous the sampling is; film.toml's `[sampling]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SamplingOptions {
+    /// Below 1 keeps to likely words; above 1 takes more chances (0 is greedy).
     pub temperature: f32,
+    /// Only the k likeliest tokens are drawn from.
     pub top_k: usize,
+    /// ... and of those only the smallest set whose probability reaches p.
     pub top_p: f32,
 }
 
