@@ -100,16 +100,7 @@ pub fn cut(
     let (sound, mix_report) = mix::mix(&edl.audio, offset, samples)?;
     mix_bar.finish_and_clear();
 
-    let cues: Vec<TimedText> = edl
-        .subtitles
-        .iter()
-        .filter(|c| c.start + offset < seconds)
-        .map(|c| TimedText {
-            start: c.start + offset,
-            end: (c.end + offset).min(seconds),
-            text: c.text.clone(),
-        })
-        .collect();
+    let cues = timed_cues(&edl.subtitles, offset, seconds);
 
     let (srt_path, otio_path) = output_paths(out);
     let mp4 = AtomicFile::new(out)?;
@@ -193,6 +184,33 @@ pub fn cut(
     })
 }
 
+/// Subtitle cues in film time, in order and never overlapping: cues from several stages
+/// arrive unsorted, and a subtitle track shows one cue at a time (the muxer also needs
+/// strictly increasing times). A cue that would overlap the next is cut short.
+fn timed_cues(cues: &[edl::Cue], offset: f64, seconds: f64) -> Vec<TimedText> {
+    let mut sorted: Vec<&edl::Cue> = cues.iter().filter(|c| c.start + offset < seconds).collect();
+    sorted.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let mut out: Vec<TimedText> = Vec::with_capacity(sorted.len());
+    for c in sorted {
+        let start = c.start + offset;
+        if let Some(prev) = out.last_mut() {
+            if start < prev.start + 0.001 {
+                // Same moment: show both texts together.
+                prev.text = format!("{}\n{}", prev.text, c.text);
+                prev.end = prev.end.max((c.end + offset).min(seconds));
+                continue;
+            }
+            prev.end = prev.end.min(start);
+        }
+        out.push(TimedText {
+            start,
+            end: (c.end + offset).min(seconds),
+            text: c.text.clone(),
+        });
+    }
+    out
+}
+
 /// Pulls exactly `count` frames from a generator graph (title card, credits).
 fn generate(
     spec: &str,
@@ -224,5 +242,37 @@ impl FaultInjection {
         if self.0 == Some(frames) {
             std::process::abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cue(start: f64, end: f64, text: &str) -> edl::Cue {
+        edl::Cue {
+            start,
+            end,
+            text: text.into(),
+            speaker: None,
+        }
+    }
+
+    #[test]
+    fn cues_from_several_stages_are_sorted_and_never_overlap() {
+        let cues = [
+            cue(5.0, 7.0, "c"),
+            cue(1.0, 3.0, "a"),
+            cue(2.0, 4.0, "b"),
+            cue(2.0, 2.5, "b2"),
+            cue(99.0, 100.0, "late"),
+        ];
+        let t = timed_cues(&cues, 4.0, 20.0);
+        let texts: Vec<&str> = t.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b\nb2", "c"]);
+        assert!(t
+            .windows(2)
+            .all(|w| w[0].end <= w[1].start && w[0].start < w[1].start));
+        assert_eq!((t[0].start, t[0].end), (5.0, 6.0));
     }
 }
