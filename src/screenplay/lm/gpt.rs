@@ -169,8 +169,8 @@ mod tests {
     use super::*;
     use candle_nn::VarMap;
 
-    #[test]
-    fn attention_is_causal() -> Result<()> {
+    /// A two-layer GPT small enough to check by hand; the VarMap keeps its weights alive.
+    fn tiny() -> Result<(VarMap, Gpt)> {
         let c = ModelConfig {
             arch: super::super::Arch::Gpt,
             vocab: 20,
@@ -181,8 +181,16 @@ mod tests {
             hidden: 0,
         };
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let gpt = Gpt::new(&c, vb)?;
+        let gpt = Gpt::new(
+            &c,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )?;
+        Ok((varmap, gpt))
+    }
+
+    #[test]
+    fn attention_is_causal() -> Result<()> {
+        let (_vars, gpt) = tiny()?;
         let a = Tensor::new(&[[1u32, 2, 3, 4, 5, 6]], &Device::Cpu)?;
         let b = Tensor::new(&[[1u32, 2, 3, 9, 9, 9]], &Device::Cpu)?;
         let la = gpt
@@ -212,20 +220,7 @@ mod tests {
 
     #[test]
     fn cached_steps_match_a_full_forward() -> Result<()> {
-        let c = ModelConfig {
-            arch: super::super::Arch::Gpt,
-            vocab: 20,
-            context: 8,
-            layers: 2,
-            heads: 2,
-            width: 16,
-            hidden: 0,
-        };
-        let varmap = VarMap::new();
-        let gpt = Gpt::new(
-            &c,
-            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        )?;
+        let (_vars, gpt) = tiny()?;
         let ids = [3u32, 1, 4, 1, 5, 9];
         let full = gpt.forward(&Tensor::new(&[ids], &Device::Cpu)?)?;
         let mut cache = KvCache::default();
