@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use benjamin::film::{Film, FilmSettings, Frame, Genre};
-use common::{edit_list, make_media};
+use common::{edit_list, make_media, run_ok};
 
 fn benjamin(args: &[&str], film: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
@@ -16,12 +16,7 @@ fn benjamin(args: &[&str], film: &Path) -> Command {
 }
 
 fn cut_state(film: &Path) -> String {
-    let out = benjamin(&["status", "--json"], film).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&mut benjamin(&["status", "--json"], film));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cut = v["stages"]
         .as_array()
@@ -75,12 +70,7 @@ fn a_killed_cut_leaves_no_whole_looking_film_and_the_next_make_completes() {
     );
     assert_eq!(cut_state(&film), "never run");
 
-    let done = benjamin(&["make"], &film).output().unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    run_ok(&mut benjamin(&["make"], &film));
     assert!(
         film.join("film.mp4").is_file()
             && film.join("film.srt").is_file()
@@ -112,17 +102,12 @@ fn a_killed_cut_leaves_no_whole_looking_film_and_the_next_make_completes() {
 fn make_without_shots_reports_each_stage_and_writes_no_film() {
     let dir = tempfile::tempdir().unwrap();
     let film = dir.path().join("f");
-    let out = Command::new(env!("CARGO_BIN_EXE_benjamin"))
-        .args([
-            "make", "--genre", "scifi", "--hours", "0.01", "--json", "--film",
-        ])
-        .arg(&film)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_benjamin"))
+            .args([
+                "make", "--genre", "scifi", "--hours", "0.01", "--json", "--film",
+            ])
+            .arg(&film),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stages = v["stages"].as_array().unwrap();

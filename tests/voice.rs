@@ -1,6 +1,8 @@
 //! The voice stage with the real espeak-ng: deterministic, distinct voices, delivery that
 //! follows parentheticals, and timings that match the WAV files.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use benjamin::film::{Film, FilmSettings, Genre};
@@ -163,15 +165,10 @@ fn the_same_screenplay_gives_the_same_wav_files_run_after_run() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for dir in [a.path(), b.path()] {
         let film = film_with_screenplay(dir);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_benjamin"))
-            .args(["run", "voice", "--quiet", "--film"])
-            .arg(&film.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        common::run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_benjamin"))
+                .args(["run", "voice", "--quiet", "--film"])
+                .arg(&film.dir),
         );
     }
     let t: DialogueTimings =

@@ -170,6 +170,27 @@ pub fn parse_cue(line: &str) -> Option<(String, Option<String>, bool)> {
     ok.then(|| (name.to_string(), ext, dual))
 }
 
+/// The lines under a cue, split at each parenthetical: "(beat)" mid-speech starts a new part.
+fn dialogue_parts(lines: &[&str]) -> Vec<(Option<String>, String)> {
+    let mut parts: Vec<(Option<String>, Vec<&str>)> = vec![(None, Vec::new())];
+    for l in lines.iter().map(|l| l.trim()) {
+        if l.starts_with('(') && l.ends_with(')') {
+            parts.push((Some(l.to_string()), Vec::new()));
+        } else {
+            parts
+                .last_mut()
+                .unwrap()
+                .1
+                .push(l.trim_start_matches('~').trim());
+        }
+    }
+    parts
+        .into_iter()
+        .filter(|(_, words)| !words.is_empty())
+        .map(|(p, words)| (p, words.join(" ")))
+        .collect()
+}
+
 /// Parses Fountain leniently: anything it cannot place becomes action.
 pub fn parse(text: &str) -> Screenplay {
     let text = strip_hidden(&text.replace("\r\n", "\n"));
@@ -254,52 +275,18 @@ pub fn parse(text: &str) -> Screenplay {
             }
             if i == 0 && block.len() > 1 && !t.starts_with('!') {
                 if let Some((character, extension, dual)) = parse_cue(t) {
-                    let mut parenthetical: Option<String> = None;
-                    let mut words: Vec<String> = Vec::new();
-                    let mut first_part = true;
-                    let flush = |scenes: &mut Vec<Scene>,
-                                 pending: &mut Vec<Element>,
-                                 p: &mut Option<String>,
-                                 w: &mut Vec<String>,
-                                 first: &mut bool| {
-                        if !w.is_empty() {
-                            let d = Dialogue {
-                                character: character.clone(),
-                                extension: extension.clone(),
-                                parenthetical: p.take(),
-                                text: w.join(" "),
-                                dual: dual && *first,
-                            };
-                            match scenes.last_mut() {
-                                Some(s) => s.elements.push(Element::Dialogue(d)),
-                                None => pending.push(Element::Dialogue(d)),
-                            }
-                            w.clear();
-                            *first = false;
-                        }
-                    };
-                    for l in &block[1..] {
-                        let l = l.trim();
-                        if l.starts_with('(') && l.ends_with(')') {
-                            flush(
-                                &mut scenes,
-                                &mut pending,
-                                &mut parenthetical,
-                                &mut words,
-                                &mut first_part,
-                            );
-                            parenthetical = Some(l.to_string());
-                        } else {
-                            words.push(l.trim_start_matches('~').trim().to_string());
-                        }
+                    for (k, (parenthetical, text)) in
+                        dialogue_parts(&block[1..]).into_iter().enumerate()
+                    {
+                        let d = Dialogue {
+                            character: character.clone(),
+                            extension: extension.clone(),
+                            parenthetical,
+                            text,
+                            dual: dual && k == 0,
+                        };
+                        push(&mut scenes, &mut pending, Element::Dialogue(d));
                     }
-                    flush(
-                        &mut scenes,
-                        &mut pending,
-                        &mut parenthetical,
-                        &mut words,
-                        &mut first_part,
-                    );
                     i = block.len();
                     continue;
                 }

@@ -29,22 +29,21 @@ mod embedded {
 /// Hash of the model a film uses, without loading it.
 fn model_hash(film: &Film) -> Result<String> {
     static EMBEDDED: OnceLock<String> = OnceLock::new();
-    let hash_parts = |weights: &[u8], tokenizer: &[u8]| {
-        let mut h = blake3::Hasher::new();
-        h.update(weights);
-        h.update(tokenizer);
-        h.finalize().to_hex().to_string()
-    };
     match &film.settings.screenplay_model {
         None => Ok(EMBEDDED
-            .get_or_init(|| hash_parts(embedded::WEIGHTS, embedded::TOKENIZER.as_bytes()))
+            .get_or_init(|| {
+                super::lm::model_hash(embedded::WEIGHTS, embedded::TOKENIZER.as_bytes())
+            })
             .clone()),
         Some(dir) => {
             let read = |n: &str| {
                 std::fs::read(dir.join(n))
                     .with_context(|| format!("cannot read {}", dir.join(n).display()))
             };
-            Ok(hash_parts(&read(WEIGHTS_FILE)?, &read(TOKENIZER_FILE)?))
+            Ok(super::lm::model_hash(
+                &read(WEIGHTS_FILE)?,
+                &read(TOKENIZER_FILE)?,
+            ))
         }
     }
 }

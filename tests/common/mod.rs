@@ -106,3 +106,14 @@ pub fn luma_stats(f: &frame::Video) -> (f64, f64) {
     }
     (sum as f64 / (w * h) as f64, bright as f64 / (w * h) as f64)
 }
+
+/// Runs a benjamin command and fails the test with its stderr unless it succeeds.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("the benjamin binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -214,6 +214,14 @@ pub struct ModelBundle {
     pub hash: String,
 }
 
+/// Identity of a model for manifests: its weights and tokenizer files, as stored.
+pub fn model_hash(weights: &[u8], tokenizer: &[u8]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(weights);
+    h.update(tokenizer);
+    h.finalize().to_hex().to_string()
+}
+
 /// Files of a model folder.
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -223,7 +231,7 @@ impl ModelBundle {
     pub fn from_parts(
         config: &str,
         weights: &[u8],
-        tokenizer: &str,
+        tokenizer_json: &str,
         origin: &str,
         device: &Device,
     ) -> Result<Self> {
@@ -231,7 +239,7 @@ impl ModelBundle {
             format!("{origin}/{CONFIG_FILE} is not a valid model configuration")
         })?;
         let tokenizer =
-            ScreenplayTokenizer::from_json(tokenizer, &format!("{origin}/{TOKENIZER_FILE}"))?;
+            ScreenplayTokenizer::from_json(tokenizer_json, &format!("{origin}/{TOKENIZER_FILE}"))?;
         anyhow::ensure!(
             tokenizer.vocab_size() == config.vocab,
             "{origin}: the tokenizer has {} tokens, the model {}",
@@ -244,14 +252,12 @@ impl ModelBundle {
             &format!("{origin}/{WEIGHTS_FILE}"),
             device,
         )?;
-        let mut h = blake3::Hasher::new();
-        h.update(weights);
-        h.update(tokenizer.to_json()?.as_bytes());
+        let hash = model_hash(weights, tokenizer_json.as_bytes());
         Ok(ModelBundle {
             config,
             tokenizer,
             model,
-            hash: h.finalize().to_hex().to_string(),
+            hash,
         })
     }
 

@@ -95,6 +95,7 @@ pub struct TrainState {
     pub best_val: Option<f32>,
     pub last_train: Option<f32>,
     pub history: Vec<(usize, f32, f32)>,
+    /// Training seconds over all sessions.
     pub seconds: f64,
     pub tokens_seen: u64,
 }
@@ -306,6 +307,7 @@ pub fn train(
     let tokens_per_step = (opts.batch * opts.config.context) as u64;
     let bar = progress.spinner("training");
     let session_start = Instant::now();
+    let resumed_seconds = state.seconds;
     let mut step_time = Duration::ZERO;
     let mut eval_time = Duration::from_secs_f64(0.0);
     loop {
@@ -359,7 +361,7 @@ pub fn train(
                 state.best_val = Some(val);
                 model.save(&out.join(WEIGHTS_FILE))?;
             }
-            state.seconds += t1.elapsed().as_secs_f64();
+            state.seconds = resumed_seconds + session_start.elapsed().as_secs_f64();
             save_checkpoint(&dir.checkpoint(), &model, &opt, &state, opts)?;
             eval_time = t1.elapsed();
             progress.info(format!(
