@@ -3,6 +3,7 @@
 //! The pipeline ([`pipeline`]) runs stages in data-flow order inside a film folder ([`film`]),
 //! each recording what it consumed and produced in a manifest ([`manifest`]).
 
+pub mod archive;
 pub mod cut;
 pub mod film;
 pub mod fsutil;

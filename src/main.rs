@@ -94,6 +94,9 @@ enum Command {
     /// Add to or list the genre corpora the screenplay model learns from.
     #[command(subcommand)]
     Corpus(CorpusCommand),
+    /// The footage archive: add videos and stills, list, search, remove.
+    #[command(subcommand)]
+    Archive(benjamin::archive::cli::ArchiveCommand),
     /// Cut a film from a hand-written edit list (JSON), without the other stages.
     Cut {
         /// The edit list (see examples/demo/edl.json).
@@ -420,6 +423,7 @@ fn run(cli: Cli) -> Result<()> {
                 corpus.join(genre.name()).display()
             ));
         }
+        Command::Archive(cmd) => benjamin::archive::cli::run(cmd, cli.json, &progress)?,
         Command::Corpus(CorpusCommand::List { corpus }) => {
             let rows = corpus::list(&corpus)?;
             if cli.json {
