@@ -219,7 +219,9 @@ impl ShotDetector {
         let hard = found.clone();
         let mut t = lag;
         while t < n {
-            if steady(t) && !(t + 1 - lag..=t).any(|s| black[s]) && !near_other(t, &hard) {
+            // A fade's ramps are steady too: nothing within a lag of black is a dissolve.
+            let near_black = (t.saturating_sub(2 * lag)..(t + lag).min(n)).any(|s| black[s]);
+            if steady(t) && !near_black && !near_other(t, &hard) {
                 let a = t;
                 while t + 1 < n && steady(t + 1) {
                     t += 1;
