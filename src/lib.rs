@@ -13,4 +13,5 @@ pub mod nn;
 pub mod pipeline;
 pub mod progress;
 pub mod screenplay;
+pub mod shots;
 pub mod voice;

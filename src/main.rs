@@ -209,7 +209,7 @@ struct MakeArgs {
     /// A screenplay model folder made by `benjamin train screenplay` (default: the built-in model).
     #[arg(long)]
     screenplay_model: Option<PathBuf>,
-    /// Archive of footage to pick shots from (recorded now; read once the shots stage is built).
+    /// Archive of footage to pick shots from (default: $BENJAMIN_ARCHIVE or ~/.local/share/benjamin/archive).
     #[arg(long)]
     archive: Option<PathBuf>,
     /// Folder of actors (photos and consent records) for the face swap (recorded now; read once the faces stage is built).

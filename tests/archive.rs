@@ -120,7 +120,9 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
         keywords_only: true,
         ..Default::default()
     };
-    let report = a.add(&[media.clone()], &opts, &Progress::hidden()).unwrap();
+    let report = a
+        .add(std::slice::from_ref(&media), &opts, &Progress::hidden())
+        .unwrap();
     assert_eq!(report.added.len(), 2, "{report:?}");
     assert_eq!(report.failed.len(), 1);
     assert!(report.failed[0].0.ends_with("broken.mp4"));
@@ -153,7 +155,9 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
     assert!(sky.still);
     assert_eq!(sky.shots.len(), 1);
 
-    let again = a.add(&[media.clone()], &opts, &Progress::hidden()).unwrap();
+    let again = a
+        .add(std::slice::from_ref(&media), &opts, &Progress::hidden())
+        .unwrap();
     assert!(again.added.is_empty());
     assert_eq!(again.unchanged.len(), 2);
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use super::{AddOptions, Archive, DetectorConfig, Method};
+use super::{AddOptions, Archive, DetectorConfig, Method, ShotDetector};
 use crate::progress::Progress;
 
 #[derive(Subcommand)]
@@ -43,6 +43,16 @@ pub enum ArchiveCommand {
         /// How many shots to show.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+    },
+    /// Detect the shots of one video without adding it (--json: cut frames and timing).
+    Detect {
+        video: PathBuf,
+        #[arg(long, value_enum, default_value_t = Method::Adaptive)]
+        detector: Method,
+        #[arg(long, default_value_t = 27.0)]
+        threshold: f32,
+        #[arg(long, default_value_t = 15)]
+        min_shot: usize,
     },
     /// Remove sources, by id (or its start) or by path. The files themselves are left alone.
     Remove {
@@ -170,6 +180,70 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
                     h.end,
                     h.text
                 );
+            }
+            Ok(())
+        }
+        ArchiveCommand::Detect {
+            video,
+            detector,
+            threshold,
+            min_shot,
+        } => {
+            let config = DetectorConfig {
+                method: detector,
+                threshold,
+                min_shot_frames: min_shot,
+                ..Default::default()
+            };
+            let started = std::time::Instant::now();
+            let bar = progress.spinner("scanning");
+            let scan = super::scan::scan(&video, |n| {
+                if n % 256 == 0 {
+                    bar.set_message(format!("{n} frames"));
+                }
+                crate::progress::check_interrupted()
+            })?;
+            bar.finish_and_clear();
+            let d = ShotDetector::new(config);
+            let cuts = d.cut_frames(&scan.frames);
+            let shots = d.shots(&scan.frames);
+            let seconds = started.elapsed().as_secs_f64();
+            let fps = scan.frames.len() as f64 / seconds.max(1e-9);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "frames": scan.frames.len(),
+                        "frame_rate": scan.frame_rate,
+                        "cuts": cuts,
+                        "shots": shots,
+                        "seconds": seconds,
+                        "frames_per_second": fps,
+                    }))?
+                );
+            } else {
+                for s in &shots {
+                    let t = |f: usize| {
+                        scan.frames
+                            .get(f)
+                            .map(|x| x.time)
+                            .unwrap_or(f as f64 / scan.frame_rate)
+                    };
+                    println!(
+                        "{:>6}-{:<6} {:>8.2}-{:<8.2} s  {:?}",
+                        s.start,
+                        s.end,
+                        t(s.start),
+                        t(s.end),
+                        s.transition
+                    );
+                }
+                progress.info(format!(
+                    "{} shots in {} frames ({:.0} frames/s)",
+                    shots.len(),
+                    scan.frames.len(),
+                    fps
+                ));
             }
             Ok(())
         }
