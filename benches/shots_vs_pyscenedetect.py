@@ -17,7 +17,7 @@ import argparse, json, os, random, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
-BIN = os.path.join(ROOT, "target", "release", "benjamin")
+BIN = os.environ.get("BENJAMIN_BIN", os.path.join(ROOT, "target", "release", "benjamin"))
 CLIP = os.path.join(SHARED, "video", "physicsworks.webm")
 STILLS = [os.path.join(SHARED, "stills", n) for n in ("rocket.jpg", "hubble_deep_field.jpg", "coffee.png")]
 
@@ -39,7 +39,7 @@ def pyscenedetect(path, detector):
     seconds = time.perf_counter() - t
     scenes = sm.get_scene_list()
     frames = video.frame_number
-    return [s[0].get_frames() for s in scenes[1:]], frames / seconds
+    return [s[0].frame_num for s in scenes[1:]], frames / seconds
 
 
 def benjamin(path, detector="adaptive"):
@@ -89,9 +89,11 @@ def build(w, h, fps, count, seed, stretches, tmp):
     rng = random.Random(seed)
     pieces = [make_piece(i, rng, stretches, w, h, fps, tmp) for i in range(count)]
     inputs, filters, truth = [], [], []
-    for p, _ in pieces:
+    for k, (p, _) in enumerate(pieces):
         inputs += ["-i", p]
-    acc, acc_frames = "[0:v]", pieces[0][1]
+        # xfade wants both inputs on the same time base.
+        filters.append(f"[{k}:v]settb=AVTB,setpts=PTS-STARTPTS[i{k}]")
+    acc, acc_frames = "[i0]", pieces[0][1]
     for k in range(1, count):
         frames = pieces[k][1]
         label = f"[j{k}]"
@@ -100,11 +102,11 @@ def build(w, h, fps, count, seed, stretches, tmp):
             d = rng.choice([0.5, 0.8, 1.0])
             dn = int(round(d * fps))
             offset = (acc_frames - dn) / fps
-            filters.append(f"{acc}[{k}:v]xfade=transition=fade:duration={dn / fps:.6f}:offset={offset:.6f}{label}")
+            filters.append(f"{acc}[i{k}]xfade=transition=fade:duration={dn / fps:.6f}:offset={offset:.6f},settb=AVTB{label}")
             truth.append((acc_frames - dn + dn // 2, dn // 2 + 1))
             acc_frames += frames - dn
         else:
-            filters.append(f"{acc}[{k}:v]concat=n=2:v=1:a=0{label}")
+            filters.append(f"{acc}[i{k}]concat=n=2:v=1:a=0,settb=AVTB{label}")
             truth.append((acc_frames, 1))
             acc_frames += frames
         acc = label

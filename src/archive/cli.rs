@@ -53,6 +53,9 @@ pub enum ArchiveCommand {
         threshold: f32,
         #[arg(long, default_value_t = 15)]
         min_shot: usize,
+        /// With --json, add every frame's measurements (for tuning the detector).
+        #[arg(long)]
+        frame_stats: bool,
     },
     /// Remove sources, by id (or its start) or by path. The files themselves are left alone.
     Remove {
@@ -188,6 +191,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             detector,
             threshold,
             min_shot,
+            frame_stats,
         } => {
             let config = DetectorConfig {
                 method: detector,
@@ -219,6 +223,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
                         "shots": shots,
                         "seconds": seconds,
                         "frames_per_second": fps,
+                        "frame_stats": frame_stats.then(|| scan.frames.iter().map(|f| [f.content, f.lagged, f.luma, f.motion]).collect::<Vec<_>>()),
                     }))?
                 );
             } else {

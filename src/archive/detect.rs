@@ -194,41 +194,43 @@ impl ShotDetector {
             }
         }
 
-        // Dissolves: across DISSOLVE_LAG frames the picture changes a lot, and it changes
-        // steadily (each pixel moves one way), which camera motion does not do.
+        // Dissolves: the difference across DISSOLVE_LAG frames peaks, well above what it is
+        // a lag and a half before and after (the shots either side are each steady), and no
+        // single step carries it (that would be a hard cut). Camera motion keeps the lagged
+        // difference high for as long as it lasts, so it makes no peak.
         let lag = DISSOLVE_LAG;
-        // A cut or fade inside the lagged window explains the change already.
-        let near_other = |t: usize, found: &[Boundary]| {
-            found
-                .iter()
-                .any(|b| b.frame <= t + c.window && t < b.frame + lag + c.window)
-        };
-        let steady = |t: usize| -> bool {
-            if t < lag || frames[t].lagged < c.dissolve_threshold {
+        let reach = lag + lag / 2;
+        let lagged = |t: usize| frames.get(t).map_or(0.0, |f| f.lagged);
+        let is_dissolve = |t: usize| -> bool {
+            let v = lagged(t);
+            if t < lag || v < c.dissolve_threshold {
                 return false;
             }
-            let path: f32 = frames[t + 1 - lag..=t].iter().map(|f| f.content).sum();
-            let peak = frames[t + 1 - lag..=t]
+            let lo = t.saturating_sub(lag);
+            let hi = (t + lag).min(n - 1);
+            // The highest point of its neighbourhood (the first, on a plateau).
+            if (lo..=hi).any(|s| lagged(s) > v || (s < t && lagged(s) == v)) {
+                return false;
+            }
+            let either_side = lagged(t.saturating_sub(reach)).max(lagged(t + reach));
+            let step = frames[t + 1 - lag..=t]
                 .iter()
                 .map(|f| f.content)
                 .fold(0f32, f32::max);
-            // Steady: the lagged change is most of the path walked, and no single step
-            // carries it (that would be a hard cut).
-            frames[t].lagged >= 0.7 * path && peak < 0.5 * frames[t].lagged
+            v >= 2.0 * either_side && step < 0.5 * v
         };
+        // A cut or fade near the lagged window explains the change already.
         let hard = found.clone();
-        let mut t = lag;
-        while t < n {
-            // A fade's ramps are steady too: nothing within a lag of black is a dissolve.
+        let near_other = |t: usize| {
+            hard.iter()
+                .any(|b| b.gap.0 <= t + reach && t < b.gap.1 + reach)
+        };
+        for t in lag..n {
+            // A fade's ramps look like a dissolve: nothing near black is one.
             let near_black = (t.saturating_sub(2 * lag)..(t + lag).min(n)).any(|s| black[s]);
-            if steady(t) && !near_black && !near_other(t, &hard) {
-                let a = t;
-                while t + 1 < n && steady(t + 1) {
-                    t += 1;
-                }
-                // The lagged difference is flat from the dissolve's end to its start + lag;
-                // its middle, less half the lag, is the dissolve's middle.
-                let centre = ((a + t) / 2).saturating_sub(lag / 2);
+            if is_dissolve(t) && !near_black && !near_other(t) {
+                // The lagged window ends at the peak: the dissolve's middle is half a lag back.
+                let centre = t - lag / 2;
                 let half = lag / 2;
                 found.push(Boundary {
                     frame: centre,
@@ -236,7 +238,6 @@ impl ShotDetector {
                     kind: Transition::Dissolve,
                 });
             }
-            t += 1;
         }
 
         // Order, then keep every shot at least min_shot_frames long (earlier boundaries win).
