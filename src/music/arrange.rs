@@ -80,7 +80,10 @@ fn walking_bass(chords: &[ChordSpan], inst: &Instrument, vel: u8, rng: &mut impl
     let mut out = Vec::new();
     let mut prev = fold(inst.lo as i32 + 7, inst.lo, inst.hi);
     for (i, span) in chords.iter().enumerate() {
-        let next_root = chords.get(i + 1).map(|c| c.chord.root).unwrap_or(span.chord.root);
+        let next_root = chords
+            .get(i + 1)
+            .map(|c| c.chord.root)
+            .unwrap_or(span.chord.root);
         let beats = span.length / BEAT;
         let root = nearest_pc(span.chord.root, prev, inst.lo, inst.hi.saturating_sub(7));
         for b in 0..beats {
@@ -134,7 +137,12 @@ fn brush_drums(ticks: u32, beats: u32, tension: f64, vel: u8) -> Vec<Note> {
             let beat = t + b * BEAT;
             out.push(note(beat, EIGHTH, RIDE, vel.saturating_sub(8)));
             if b % 2 == 1 {
-                out.push(note(beat + EIGHTH + PPQ / 6, EIGHTH / 2, RIDE, vel.saturating_sub(18)));
+                out.push(note(
+                    beat + EIGHTH + PPQ / 6,
+                    EIGHTH / 2,
+                    RIDE,
+                    vel.saturating_sub(18),
+                ));
                 out.push(note(beat, EIGHTH, PEDAL_HAT, vel.saturating_sub(12)));
                 if tension > 0.4 {
                     out.push(note(beat, EIGHTH, SNARE, vel.saturating_sub(20)));
@@ -206,7 +214,12 @@ fn arpeggio(chords: &[ChordSpan], inst: &Instrument, tension: f64, vel: u8) -> V
         let mut i = 0;
         while t < span.length {
             let accent = if t % BEAT == 0 { 6 } else { 0 };
-            out.push(note(span.start + t, step, cycle[i % cycle.len()], vel + accent));
+            out.push(note(
+                span.start + t,
+                step,
+                cycle[i % cycle.len()],
+                vel + accent,
+            ));
             t += step;
             i += 1;
         }
@@ -221,7 +234,12 @@ fn root_fifth(chords: &[ChordSpan], inst: &Instrument, vel: u8) -> Vec<Note> {
         let root = nearest_pc(span.chord.root, inst.lo + 7, inst.lo, inst.hi - 7);
         let half = span.length / 2;
         out.push(note(span.start, half, root, vel));
-        let fifth = span.chord.tones_in(root + 1, root + 8).last().copied().unwrap_or(root);
+        let fifth = span
+            .chord
+            .tones_in(root + 1, root + 8)
+            .last()
+            .copied()
+            .unwrap_or(root);
         out.push(note(span.start + half, span.length - half, fifth, vel));
     }
     out

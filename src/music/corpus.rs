@@ -80,7 +80,10 @@ pub fn parse_tunes(text: &str) -> Result<Vec<Tune>> {
         }
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         let [name, mode, notes] = parts[..] else {
-            bail!("tune line {}: expected `name | major or minor | notes`", n + 1);
+            bail!(
+                "tune line {}: expected `name | major or minor | notes`",
+                n + 1
+            );
         };
         let mut list = Vec::new();
         for note in notes.split_whitespace() {

@@ -96,10 +96,30 @@ fn progressions(mode: Mode) -> &'static [Progression] {
     match mode {
         // ii-V-i and its relatives.
         Mode::Minor => &[
-            &[(2, HalfDiminished7), (7, Dominant7), (0, Minor7), (0, Minor7)],
-            &[(0, Minor7), (5, Minor7), (2, HalfDiminished7), (7, Dominant7)],
-            &[(0, Minor7), (8, Major7), (2, HalfDiminished7), (7, Dominant7)],
-            &[(0, Minor7), (0, Minor7), (2, HalfDiminished7), (7, Dominant7)],
+            &[
+                (2, HalfDiminished7),
+                (7, Dominant7),
+                (0, Minor7),
+                (0, Minor7),
+            ],
+            &[
+                (0, Minor7),
+                (5, Minor7),
+                (2, HalfDiminished7),
+                (7, Dominant7),
+            ],
+            &[
+                (0, Minor7),
+                (8, Major7),
+                (2, HalfDiminished7),
+                (7, Dominant7),
+            ],
+            &[
+                (0, Minor7),
+                (0, Minor7),
+                (2, HalfDiminished7),
+                (7, Dominant7),
+            ],
         ],
         // I-vi-IV-V and its relatives.
         Mode::Major => &[

@@ -137,7 +137,8 @@ pub fn sample_melody(
             {
                 let step = p as i32 - q as i32;
                 let resolves = (lo..=hi).any(|c| {
-                    next.chord.contains(c) && (1..=2).contains(&((c as i32 - p as i32) * step.signum()))
+                    next.chord.contains(c)
+                        && (1..=2).contains(&((c as i32 - p as i32) * step.signum()))
                 });
                 let is_passing = (1..=2).contains(&step.abs()) && resolves;
                 if is_passing {

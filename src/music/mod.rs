@@ -79,7 +79,7 @@ pub fn compose_score(
     progress: &Progress,
 ) -> Result<Score> {
     // The film's key and band come from the seed alone, so every cue belongs to one score.
-    let mut film_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d75_7369_63);
+    let mut film_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006d_7573_6963);
     let home_key = genre::home_key(genre, &mut film_rng);
     let band = genre::band(genre, &mut film_rng);
     let playable: Vec<&SceneBrief> = scenes

@@ -49,7 +49,10 @@ impl LoadedFont {
         } else {
             self.copyright.trim().to_string()
         };
-        format!("played on the SoundFont {file} ({}; {licence})", self.name.trim())
+        format!(
+            "played on the SoundFont {file} ({}; {licence})",
+            self.name.trim()
+        )
     }
 }
 
@@ -57,10 +60,7 @@ impl LoadedFont {
 /// something else.
 pub fn load_soundfont(path: &Path) -> Result<LoadedFont> {
     let bytes = std::fs::read(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the SoundFont {} ({e}): {FIX}",
-            path.display()
-        )
+        anyhow::anyhow!("cannot read the SoundFont {} ({e}): {FIX}", path.display())
     })?;
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"sfbk" {
         bail!(
@@ -87,7 +87,10 @@ pub fn load_soundfont(path: &Path) -> Result<LoadedFont> {
         ),
     };
     if font.get_presets().is_empty() {
-        bail!("the SoundFont {} holds no instruments: {FIX}", path.display());
+        bail!(
+            "the SoundFont {} holds no instruments: {FIX}",
+            path.display()
+        );
     }
     let info = font.get_info();
     Ok(LoadedFont {

@@ -203,7 +203,10 @@ mod tests {
         assert_eq!(e7.name(), "E7");
         assert!(e7.contains(68)); // G#, the leading tone
         assert_eq!(note_name(60), "C4");
-        assert_eq!(Chord::on(&a_minor, 2, Quality::HalfDiminished7).name(), "Bm7b5");
+        assert_eq!(
+            Chord::on(&a_minor, 2, Quality::HalfDiminished7).name(),
+            "Bm7b5"
+        );
         assert_eq!(a_minor.signature(), (0, true));
         assert_eq!(Key::new(2, Mode::Dorian).signature(), (0, false));
         assert_eq!(Key::new(5, Mode::Major).signature(), (-1, false));

@@ -73,9 +73,17 @@ pub struct TrainReport {
     pub val_curve: Vec<(usize, f32)>,
 }
 
-/// Token sequences to learn from, split into training and validation: every tenth tune (with
-/// all its keys) and every tenth rule melody is held out.
-pub fn dataset(rule_melodies: usize, seed: u64) -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>, usize)> {
+/// Token sequences to learn from.
+pub struct Dataset {
+    pub train: Vec<Vec<u32>>,
+    pub val: Vec<Vec<u32>>,
+    /// Public-domain tunes among them (each in every key that fits).
+    pub tunes: usize,
+}
+
+/// The training and validation sequences: every tenth tune (with all its keys) and every
+/// tenth rule melody is held out.
+pub fn dataset(rule_melodies: usize, seed: u64) -> Result<Dataset> {
     let tunes = parse_tunes(TUNES)?;
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (i, t) in tunes.iter().enumerate() {
@@ -100,7 +108,11 @@ pub fn dataset(rule_melodies: usize, seed: u64) -> Result<(Vec<Vec<u32>>, Vec<Ve
             }
         }
     }
-    Ok((train, val, tunes.len()))
+    Ok(Dataset {
+        train,
+        val,
+        tunes: tunes.len(),
+    })
 }
 
 /// A batch of windows: a random sequence, a random start (short sequences are padded by
@@ -138,7 +150,11 @@ fn mean_loss(model: &MelodyModel, seqs: &[Vec<u32>], window: usize) -> Result<f3
 
 /// Trains a melody model into `out` (config.json, melody.safetensors, training.json).
 pub fn train(opts: &TrainOptions, out: &Path, progress: &Progress) -> Result<TrainReport> {
-    let (train_set, val_set, tunes) = dataset(opts.rule_melodies, opts.seed)?;
+    let Dataset {
+        train: train_set,
+        val: val_set,
+        tunes,
+    } = dataset(opts.rule_melodies, opts.seed)?;
     if train_set.is_empty() || val_set.is_empty() {
         bail!("no melodies to train on");
     }
