@@ -15,7 +15,7 @@ pub struct TrainMusicArgs {
     #[arg(long, default_value = "models/music")]
     pub out: PathBuf,
     /// Training steps.
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 1000)]
     pub steps: usize,
     /// Wall-clock budget in hours; training stops inside it and keeps the best model.
     #[arg(long, default_value_t = 1.0)]
@@ -36,7 +36,7 @@ pub struct TrainMusicArgs {
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f64,
     /// Melodies made by benjamin's rules, per genre, added to the public-domain tunes.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 300)]
     pub rule_melodies: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

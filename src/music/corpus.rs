@@ -8,42 +8,45 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 
 use super::genre::plan_cue;
-use super::model::{duration_token, pitch_token, BOS_MAJOR, BOS_MINOR, HIGHEST, LOWEST, REST};
+use super::model::{
+    duration_token, key_token, pitch_token, BOS_MAJOR, BOS_MINOR, HIGHEST, LOWEST, REST,
+};
 use super::theory::{Key, Mode, Pitch};
 use crate::film::Genre;
 
 /// One note of a tune: pitch (None for a rest) and length in sixteenths.
 pub type TuneNote = (Option<Pitch>, u8);
 
-/// A tune: whether it is major, and its notes.
+/// A tune: whether it is major, its tonic (pitch class) and its notes.
 #[derive(Debug, Clone)]
 pub struct Tune {
     pub name: String,
     pub major: bool,
+    pub tonic: u8,
     pub notes: Vec<TuneNote>,
 }
 
-/// Traditional tunes, all public domain. `name | major or minor | notes`, a note being
+/// Traditional tunes, all public domain. `name | major or minor and the tonic | notes`, a note being
 /// `C4:4` (pitch and octave, then sixteenths) or `R:4` (a rest).
 pub const TUNES: &str = "\
-Ode to Joy (Beethoven) | major | E4:4 E4:4 F4:4 G4:4 G4:4 F4:4 E4:4 D4:4 C4:4 C4:4 D4:4 E4:4 E4:6 D4:2 D4:8 E4:4 E4:4 F4:4 G4:4 G4:4 F4:4 E4:4 D4:4 C4:4 C4:4 D4:4 E4:4 D4:6 C4:2 C4:8 D4:4 D4:4 E4:4 C4:4 D4:4 E4:2 F4:2 E4:4 C4:4 D4:4 E4:2 F4:2 E4:4 D4:4 C4:4 D4:4 G3:8 E4:4 E4:4 F4:4 G4:4 G4:4 F4:4 E4:4 D4:4 C4:4 C4:4 D4:4 E4:4 D4:6 C4:2 C4:8
-Twinkle, Twinkle, Little Star | major | C4:4 C4:4 G4:4 G4:4 A4:4 A4:4 G4:8 F4:4 F4:4 E4:4 E4:4 D4:4 D4:4 C4:8 G4:4 G4:4 F4:4 F4:4 E4:4 E4:4 D4:8 G4:4 G4:4 F4:4 F4:4 E4:4 E4:4 D4:8 C4:4 C4:4 G4:4 G4:4 A4:4 A4:4 G4:8 F4:4 F4:4 E4:4 E4:4 D4:4 D4:4 C4:8
-Frere Jacques | major | C4:4 D4:4 E4:4 C4:4 C4:4 D4:4 E4:4 C4:4 E4:4 F4:4 G4:8 E4:4 F4:4 G4:8 G4:2 A4:2 G4:2 F4:2 E4:4 C4:4 G4:2 A4:2 G4:2 F4:2 E4:4 C4:4 C4:4 G3:4 C4:8 C4:4 G3:4 C4:8
-Mary Had a Little Lamb | major | E4:4 D4:4 C4:4 D4:4 E4:4 E4:4 E4:8 D4:4 D4:4 D4:8 E4:4 G4:4 G4:8 E4:4 D4:4 C4:4 D4:4 E4:4 E4:4 E4:4 E4:4 D4:4 D4:4 E4:4 D4:4 C4:16
-London Bridge | major | G4:3 A4:1 G4:2 F4:2 E4:4 F4:4 G4:8 D4:4 E4:4 F4:8 E4:4 F4:4 G4:8 G4:3 A4:1 G4:2 F4:2 E4:4 F4:4 G4:8 D4:8 G4:8 E4:4 C4:12
-Row, Row, Row Your Boat | major | C4:6 C4:6 C4:4 D4:2 E4:6 E4:4 D4:2 E4:4 F4:2 G4:12 C5:2 C5:2 C5:2 G4:2 G4:2 G4:2 E4:2 E4:2 E4:2 C4:2 C4:2 C4:2 G4:4 F4:2 E4:4 D4:2 C4:12
-Yankee Doodle | major | C4:2 C4:2 D4:2 E4:2 C4:2 E4:2 D4:2 G3:2 C4:2 C4:2 D4:2 E4:2 C4:4 B3:4 C4:2 C4:2 D4:2 E4:2 F4:2 E4:2 D4:2 C4:2 B3:2 G3:2 A3:2 B3:2 C4:4 C4:4
-Oh! Susanna (Foster) | major | C4:2 D4:2 E4:4 G4:4 G4:3 A4:1 G4:4 E4:4 C4:3 D4:1 E4:4 E4:4 D4:4 C4:4 D4:8 R:4 C4:2 D4:2 E4:4 G4:4 G4:3 A4:1 G4:4 E4:4 C4:3 D4:1 E4:4 E4:4 D4:4 D4:4 C4:12
-Auld Lang Syne | major | G3:4 C4:6 C4:2 C4:4 E4:4 D4:6 C4:2 D4:4 E4:2 D4:2 C4:6 C4:2 E4:4 G4:4 A4:12 A4:4 G4:6 E4:2 E4:4 C4:4 D4:6 C4:2 D4:4 E4:2 D4:2 C4:6 A3:2 A3:4 G3:4 C4:12
-Amazing Grace | major | G3:4 C4:8 E4:2 C4:2 E4:8 D4:4 C4:8 A3:4 G3:8 G3:4 C4:8 E4:2 C4:2 E4:8 D4:2 E4:2 G4:12 R:8 E4:4 G4:6 E4:2 G4:2 E4:2 C4:8 G3:4 A3:6 C4:2 C4:2 A3:2 G3:8 G3:4 C4:8 E4:2 C4:2 E4:8 D4:4 C4:12
-When the Saints Go Marching In | major | R:4 C4:4 E4:4 F4:4 G4:16 R:4 C4:4 E4:4 F4:4 G4:16 R:4 C4:4 E4:4 F4:4 G4:8 E4:8 C4:8 E4:8 D4:16 R:4 E4:4 E4:4 D4:4 C4:12 C4:4 E4:8 G4:8 G4:4 F4:12 R:4 E4:4 F4:4 G4:4 E4:8 C4:8 D4:8 D4:8 C4:16
-Joy to the World | major | C5:8 B4:6 A4:2 G4:12 F4:4 E4:8 D4:8 C4:12 G4:4 A4:12 A4:4 B4:12 B4:4 C5:12 C5:4 C5:4 B4:4 A4:4 G4:4 G4:6 F4:2 E4:4 C5:4 C5:4 B4:4 A4:4 G4:4 G4:6 F4:2 E4:4 E4:4 E4:4 E4:4 E4:4 E4:2 F4:2 G4:12 F4:2 E4:2 D4:4 D4:4 D4:4 D4:2 E4:2 F4:12 E4:2 D4:2 C4:4 C5:8 A4:4 G4:6 F4:2 E4:4 F4:4 E4:8 D4:8 C4:16
-Jingle Bells | major | E4:4 E4:4 E4:8 E4:4 E4:4 E4:8 E4:4 G4:4 C4:6 D4:2 E4:16 F4:4 F4:4 F4:6 F4:2 F4:4 E4:4 E4:4 E4:2 E4:2 E4:4 D4:4 D4:4 E4:4 D4:8 G4:8 E4:4 E4:4 E4:8 E4:4 E4:4 E4:8 E4:4 G4:4 C4:6 D4:2 E4:16 F4:4 F4:4 F4:6 F4:2 F4:4 E4:4 E4:4 E4:2 E4:2 G4:4 G4:4 F4:4 D4:4 C4:16
-Greensleeves | minor | A4:2 C5:4 D5:2 E5:3 F5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:4 A4:2 A4:3 G#4:1 A4:2 B4:4 G#4:2 E4:4 A4:2 C5:4 D5:2 E5:3 F5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:3 B4:1 A4:2 G#4:3 F#4:1 G#4:2 A4:6 A4:4 R:2 G5:6 G5:3 F#5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:4 A4:2 A4:3 G#4:1 A4:2 B4:4 G#4:2 E4:6 G5:6 G5:3 F#5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:3 B4:1 A4:2 G#4:3 F#4:1 G#4:2 A4:12
-Scarborough Fair | minor | D4:4 D4:4 A4:4 A4:6 E4:2 F4:4 E4:4 D4:8 R:4 A4:4 C5:4 D5:8 C5:4 A4:4 B4:4 G4:4 A4:12 R:4 D5:4 D5:4 D5:8 C5:4 A4:8 A4:4 G4:4 F4:8 E4:4 C4:8 D4:4 A4:4 G4:4 F4:4 E4:4 D4:4 C4:4 D4:12
-Drunken Sailor | minor | A4:4 A4:2 A4:2 A4:4 A4:2 A4:2 A4:4 D4:4 F4:4 A4:4 G4:4 G4:2 G4:2 G4:4 G4:2 G4:2 G4:4 C4:4 E4:4 G4:4 A4:4 A4:2 A4:2 A4:4 A4:2 A4:2 A4:4 B4:4 C5:4 D5:4 C5:4 A4:4 G4:4 E4:4 D4:8 D4:8
-God Rest Ye Merry, Gentlemen | minor | A4:4 A4:4 E5:4 E5:4 D5:4 C5:4 B4:4 A4:4 G4:4 A4:4 B4:4 C5:4 D5:4 E5:12 A4:4 A4:4 E5:4 E5:4 D5:4 C5:4 B4:4 A4:4 G4:4 A4:4 B4:4 C5:4 D5:4 E5:12 E5:4 F5:4 D5:4 E5:4 F5:4 G5:4 A5:4 E5:4 D5:4 C5:4 A4:4 B4:4 C5:4 D5:4 E5:8 D5:4 E5:4 F5:4 G5:4 A5:4 G5:4 F5:4 E5:4 D5:4 C5:4 B4:4 A4:12
-Wayfaring Stranger | minor | E4:4 A4:8 A4:4 B4:4 C5:8 B4:4 A4:4 C5:8 E5:4 E5:4 D5:12 R:4 E4:4 A4:8 A4:4 B4:4 C5:8 B4:4 A4:4 G4:8 E4:4 E4:4 A4:12
+Ode to Joy (Beethoven) | major C | E4:4 E4:4 F4:4 G4:4 G4:4 F4:4 E4:4 D4:4 C4:4 C4:4 D4:4 E4:4 E4:6 D4:2 D4:8 E4:4 E4:4 F4:4 G4:4 G4:4 F4:4 E4:4 D4:4 C4:4 C4:4 D4:4 E4:4 D4:6 C4:2 C4:8 D4:4 D4:4 E4:4 C4:4 D4:4 E4:2 F4:2 E4:4 C4:4 D4:4 E4:2 F4:2 E4:4 D4:4 C4:4 D4:4 G3:8 E4:4 E4:4 F4:4 G4:4 G4:4 F4:4 E4:4 D4:4 C4:4 C4:4 D4:4 E4:4 D4:6 C4:2 C4:8
+Twinkle, Twinkle, Little Star | major C | C4:4 C4:4 G4:4 G4:4 A4:4 A4:4 G4:8 F4:4 F4:4 E4:4 E4:4 D4:4 D4:4 C4:8 G4:4 G4:4 F4:4 F4:4 E4:4 E4:4 D4:8 G4:4 G4:4 F4:4 F4:4 E4:4 E4:4 D4:8 C4:4 C4:4 G4:4 G4:4 A4:4 A4:4 G4:8 F4:4 F4:4 E4:4 E4:4 D4:4 D4:4 C4:8
+Frere Jacques | major C | C4:4 D4:4 E4:4 C4:4 C4:4 D4:4 E4:4 C4:4 E4:4 F4:4 G4:8 E4:4 F4:4 G4:8 G4:2 A4:2 G4:2 F4:2 E4:4 C4:4 G4:2 A4:2 G4:2 F4:2 E4:4 C4:4 C4:4 G3:4 C4:8 C4:4 G3:4 C4:8
+Mary Had a Little Lamb | major C | E4:4 D4:4 C4:4 D4:4 E4:4 E4:4 E4:8 D4:4 D4:4 D4:8 E4:4 G4:4 G4:8 E4:4 D4:4 C4:4 D4:4 E4:4 E4:4 E4:4 E4:4 D4:4 D4:4 E4:4 D4:4 C4:16
+London Bridge | major C | G4:3 A4:1 G4:2 F4:2 E4:4 F4:4 G4:8 D4:4 E4:4 F4:8 E4:4 F4:4 G4:8 G4:3 A4:1 G4:2 F4:2 E4:4 F4:4 G4:8 D4:8 G4:8 E4:4 C4:12
+Row, Row, Row Your Boat | major C | C4:6 C4:6 C4:4 D4:2 E4:6 E4:4 D4:2 E4:4 F4:2 G4:12 C5:2 C5:2 C5:2 G4:2 G4:2 G4:2 E4:2 E4:2 E4:2 C4:2 C4:2 C4:2 G4:4 F4:2 E4:4 D4:2 C4:12
+Yankee Doodle | major C | C4:2 C4:2 D4:2 E4:2 C4:2 E4:2 D4:2 G3:2 C4:2 C4:2 D4:2 E4:2 C4:4 B3:4 C4:2 C4:2 D4:2 E4:2 F4:2 E4:2 D4:2 C4:2 B3:2 G3:2 A3:2 B3:2 C4:4 C4:4
+Oh! Susanna (Foster) | major C | C4:2 D4:2 E4:4 G4:4 G4:3 A4:1 G4:4 E4:4 C4:3 D4:1 E4:4 E4:4 D4:4 C4:4 D4:8 R:4 C4:2 D4:2 E4:4 G4:4 G4:3 A4:1 G4:4 E4:4 C4:3 D4:1 E4:4 E4:4 D4:4 D4:4 C4:12
+Auld Lang Syne | major C | G3:4 C4:6 C4:2 C4:4 E4:4 D4:6 C4:2 D4:4 E4:2 D4:2 C4:6 C4:2 E4:4 G4:4 A4:12 A4:4 G4:6 E4:2 E4:4 C4:4 D4:6 C4:2 D4:4 E4:2 D4:2 C4:6 A3:2 A3:4 G3:4 C4:12
+Amazing Grace | major C | G3:4 C4:8 E4:2 C4:2 E4:8 D4:4 C4:8 A3:4 G3:8 G3:4 C4:8 E4:2 C4:2 E4:8 D4:2 E4:2 G4:12 R:8 E4:4 G4:6 E4:2 G4:2 E4:2 C4:8 G3:4 A3:6 C4:2 C4:2 A3:2 G3:8 G3:4 C4:8 E4:2 C4:2 E4:8 D4:4 C4:12
+When the Saints Go Marching In | major C | R:4 C4:4 E4:4 F4:4 G4:16 R:4 C4:4 E4:4 F4:4 G4:16 R:4 C4:4 E4:4 F4:4 G4:8 E4:8 C4:8 E4:8 D4:16 R:4 E4:4 E4:4 D4:4 C4:12 C4:4 E4:8 G4:8 G4:4 F4:12 R:4 E4:4 F4:4 G4:4 E4:8 C4:8 D4:8 D4:8 C4:16
+Joy to the World | major C | C5:8 B4:6 A4:2 G4:12 F4:4 E4:8 D4:8 C4:12 G4:4 A4:12 A4:4 B4:12 B4:4 C5:12 C5:4 C5:4 B4:4 A4:4 G4:4 G4:6 F4:2 E4:4 C5:4 C5:4 B4:4 A4:4 G4:4 G4:6 F4:2 E4:4 E4:4 E4:4 E4:4 E4:4 E4:2 F4:2 G4:12 F4:2 E4:2 D4:4 D4:4 D4:4 D4:2 E4:2 F4:12 E4:2 D4:2 C4:4 C5:8 A4:4 G4:6 F4:2 E4:4 F4:4 E4:8 D4:8 C4:16
+Jingle Bells | major C | E4:4 E4:4 E4:8 E4:4 E4:4 E4:8 E4:4 G4:4 C4:6 D4:2 E4:16 F4:4 F4:4 F4:6 F4:2 F4:4 E4:4 E4:4 E4:2 E4:2 E4:4 D4:4 D4:4 E4:4 D4:8 G4:8 E4:4 E4:4 E4:8 E4:4 E4:4 E4:8 E4:4 G4:4 C4:6 D4:2 E4:16 F4:4 F4:4 F4:6 F4:2 F4:4 E4:4 E4:4 E4:2 E4:2 G4:4 G4:4 F4:4 D4:4 C4:16
+Greensleeves | minor A | A4:2 C5:4 D5:2 E5:3 F5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:4 A4:2 A4:3 G#4:1 A4:2 B4:4 G#4:2 E4:4 A4:2 C5:4 D5:2 E5:3 F5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:3 B4:1 A4:2 G#4:3 F#4:1 G#4:2 A4:6 A4:4 R:2 G5:6 G5:3 F#5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:4 A4:2 A4:3 G#4:1 A4:2 B4:4 G#4:2 E4:6 G5:6 G5:3 F#5:1 E5:2 D5:4 B4:2 G4:3 A4:1 B4:2 C5:3 B4:1 A4:2 G#4:3 F#4:1 G#4:2 A4:12
+Scarborough Fair | minor D | D4:4 D4:4 A4:4 A4:6 E4:2 F4:4 E4:4 D4:8 R:4 A4:4 C5:4 D5:8 C5:4 A4:4 B4:4 G4:4 A4:12 R:4 D5:4 D5:4 D5:8 C5:4 A4:8 A4:4 G4:4 F4:8 E4:4 C4:8 D4:4 A4:4 G4:4 F4:4 E4:4 D4:4 C4:4 D4:12
+Drunken Sailor | minor D | A4:4 A4:2 A4:2 A4:4 A4:2 A4:2 A4:4 D4:4 F4:4 A4:4 G4:4 G4:2 G4:2 G4:4 G4:2 G4:2 G4:4 C4:4 E4:4 G4:4 A4:4 A4:2 A4:2 A4:4 A4:2 A4:2 A4:4 B4:4 C5:4 D5:4 C5:4 A4:4 G4:4 E4:4 D4:8 D4:8
+God Rest Ye Merry, Gentlemen | minor A | A4:4 A4:4 E5:4 E5:4 D5:4 C5:4 B4:4 A4:4 G4:4 A4:4 B4:4 C5:4 D5:4 E5:12 A4:4 A4:4 E5:4 E5:4 D5:4 C5:4 B4:4 A4:4 G4:4 A4:4 B4:4 C5:4 D5:4 E5:12 E5:4 F5:4 D5:4 E5:4 F5:4 G5:4 A5:4 E5:4 D5:4 C5:4 A4:4 B4:4 C5:4 D5:4 E5:8 D5:4 E5:4 F5:4 G5:4 A5:4 G5:4 F5:4 E5:4 D5:4 C5:4 B4:4 A4:12
+Wayfaring Stranger | minor A | E4:4 A4:8 A4:4 B4:4 C5:8 B4:4 A4:4 C5:8 E5:4 E5:4 D5:12 R:4 E4:4 A4:8 A4:4 B4:4 C5:8 B4:4 A4:4 G4:8 E4:4 E4:4 A4:12
 ";
 
 fn parse_pitch(text: &str) -> Option<Pitch> {
@@ -81,10 +84,16 @@ pub fn parse_tunes(text: &str) -> Result<Vec<Tune>> {
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         let [name, mode, notes] = parts[..] else {
             bail!(
-                "tune line {}: expected `name | major or minor | notes`",
+                "tune line {}: expected `name | major or minor and tonic | notes`",
                 n + 1
             );
         };
+        let (mode, tonic) = mode
+            .split_once(' ')
+            .with_context(|| format!("{name}: expected e.g. `major C` or `minor A`"))?;
+        let tonic = parse_pitch(&format!("{tonic}4"))
+            .with_context(|| format!("{name}: bad tonic {tonic:?}"))?
+            % 12;
         let mut list = Vec::new();
         for note in notes.split_whitespace() {
             let (p, d) = note
@@ -102,6 +111,7 @@ pub fn parse_tunes(text: &str) -> Result<Vec<Tune>> {
         tunes.push(Tune {
             name: name.to_string(),
             major: mode == "major",
+            tonic,
             notes: list,
         });
     }
@@ -111,7 +121,11 @@ pub fn parse_tunes(text: &str) -> Result<Vec<Tune>> {
 /// A tune as model tokens, shifted by `semitones`; `None` when a note leaves the model's range
 /// or a length is one the model does not know.
 pub fn tokens(tune: &Tune, semitones: i32) -> Option<Vec<u32>> {
-    let mut out = vec![if tune.major { BOS_MAJOR } else { BOS_MINOR }];
+    let tonic = (tune.tonic as i32 + semitones).rem_euclid(12) as u8;
+    let mut out = vec![
+        if tune.major { BOS_MAJOR } else { BOS_MINOR },
+        key_token(tonic),
+    ];
     for (pitch, d) in &tune.notes {
         out.push(duration_token(*d)?);
         out.push(match pitch {
@@ -187,6 +201,7 @@ pub fn rule_melody(genre: Genre, rng: &mut impl Rng) -> Tune {
     Tune {
         name: format!("rules: {genre}"),
         major: mode.is_major(),
+        tonic: plan.key.tonic,
         notes,
     }
 }

@@ -11,8 +11,8 @@ use candle_core::Device;
 use rand::Rng;
 
 use super::model::{
-    duration_token, pitch_token, token_duration, token_pitch, MelodyModel, BOS_MAJOR, BOS_MINOR,
-    DURATIONS, REST,
+    duration_token, key_token, pitch_token, token_duration, token_pitch, MelodyModel, BOS_MAJOR,
+    BOS_MINOR, DURATIONS, REST,
 };
 use super::score::{ChordSpan, Note, SIXTEENTH};
 use super::theory::{Key, Pitch};
@@ -83,7 +83,8 @@ pub fn sample_melody(
     } else {
         BOS_MINOR
     };
-    let mut logp = model.step(bos, &mut state)?;
+    model.step(bos, &mut state)?;
+    let mut logp = model.step(key_token(req.key.tonic), &mut state)?;
     let mut notes: Vec<Note> = Vec::new();
     let mut t = 0u32;
     // The last pitch sounded, and whether the note just before was a chord tone (no rest between).

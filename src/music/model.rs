@@ -2,7 +2,8 @@
 //! or rest token, per note), and the default weights embedded in the binary.
 //!
 //! Pitches are absolute (MIDI 48 to 84): the training tunes are transposed into every key
-//! that fits, so the model learns shapes, not one key. A first token tells major from minor.
+//! that fits, so the model learns shapes, not one key. Every sequence opens with two tokens:
+//! major or minor, then the key's tonic, so the model knows the key it is playing in.
 
 use std::path::Path;
 
@@ -24,7 +25,13 @@ const FIRST_PITCH: u32 = REST + 1;
 /// Lowest and highest pitch the model knows.
 pub const LOWEST: Pitch = 48;
 pub const HIGHEST: Pitch = 84;
-pub const VOCAB: usize = FIRST_PITCH as usize + (HIGHEST - LOWEST) as usize + 1;
+const FIRST_KEY: u32 = FIRST_PITCH + (HIGHEST - LOWEST) as u32 + 1;
+pub const VOCAB: usize = FIRST_KEY as usize + 12;
+
+/// The token naming a key by its tonic's pitch class.
+pub fn key_token(tonic: u8) -> u32 {
+    FIRST_KEY + (tonic % 12) as u32
+}
 
 pub fn duration_token(sixteenths: u8) -> Option<u32> {
     DURATIONS
@@ -46,7 +53,9 @@ pub fn pitch_token(p: Pitch) -> Option<u32> {
 }
 
 pub fn token_pitch(token: u32) -> Option<Pitch> {
-    (token >= FIRST_PITCH && (token as usize) < VOCAB).then(|| LOWEST + (token - FIRST_PITCH) as u8)
+    (FIRST_PITCH..FIRST_KEY)
+        .contains(&token)
+        .then(|| LOWEST + (token - FIRST_PITCH) as u8)
 }
 
 /// Shape of the model (config.json beside the weights).
@@ -205,7 +214,8 @@ mod tests {
         assert_eq!(pitch_token(LOWEST - 1), None);
         assert_eq!(token_pitch(REST), None);
         assert_eq!(token_duration(REST), None);
-        assert_eq!(VOCAB, 48);
+        assert_eq!(token_pitch(key_token(0)), None);
+        assert_eq!(key_token(11) as usize, VOCAB - 1);
     }
 
     #[test]
@@ -213,7 +223,8 @@ mod tests {
         let (model, varmap) = MelodyModel::load(None).unwrap();
         assert!(MelodyModel::parameter_count(&varmap) > 10_000);
         let mut state = model.zero_state(1, &Device::Cpu).unwrap();
-        let logp = model.step(BOS_MINOR, &mut state).unwrap();
+        model.step(BOS_MINOR, &mut state).unwrap();
+        let logp = model.step(key_token(9), &mut state).unwrap();
         assert_eq!(logp.len(), VOCAB);
         let total: f32 = logp.iter().map(|l| l.exp()).sum();
         assert!((total - 1.0).abs() < 1e-3);

@@ -41,14 +41,14 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             config: MelodyConfig::default(),
-            steps: 1500,
+            steps: 1000,
             batch: 32,
             window: 64,
             max_lr: 3e-3,
             min_lr: 3e-4,
             warmup: 50,
             eval_every: 100,
-            rule_melodies: 150,
+            rule_melodies: 300,
             seed: 1,
             budget_s: 3600.0,
         }
@@ -115,24 +115,21 @@ pub fn dataset(rule_melodies: usize, seed: u64) -> Result<Dataset> {
     })
 }
 
-/// A batch of windows: a random sequence, a random start (short sequences are padded by
-/// starting over, as a tune is repeated).
+/// A batch of windows: a random sequence's two opening tokens (mode and key), then its notes
+/// from a random note on (a short sequence starts over, as a tune is repeated).
 fn batch(seqs: &[Vec<u32>], n: usize, window: usize, rng: &mut impl Rng) -> Result<Tensor> {
     let mut ids = Vec::with_capacity(n * window);
     for _ in 0..n {
         let s = &seqs[rng.random_range(0..seqs.len())];
-        let start = if s.len() > window {
-            // Windows begin on a note boundary (odd positions after the first token) or at 0.
-            let k = rng.random_range(0..=(s.len() - window) / 2);
-            if k == 0 {
-                0
-            } else {
-                2 * k - 1
-            }
+        let (head, body) = s.split_at(2);
+        let body_len = window - 2;
+        let start = if body.len() > body_len {
+            2 * rng.random_range(0..=(body.len() - body_len) / 2)
         } else {
             0
         };
-        ids.extend((0..window).map(|j| s[(start + j) % s.len()]));
+        ids.extend_from_slice(head);
+        ids.extend((0..body_len).map(|j| body[(start + j) % body.len()]));
     }
     Ok(Tensor::from_vec(ids, (n, window), &Device::Cpu)?)
 }
