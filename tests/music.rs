@@ -61,7 +61,10 @@ fn the_same_seed_makes_the_same_midi_and_another_seed_another() {
         // A standard MIDI file: a header chunk, then a conductor track and one per instrument.
         assert_eq!(&a[0..4], b"MThd");
         let smf = midly::Smf::parse(&a).unwrap();
-        assert_eq!(smf.tracks.len(), 1 + compose(genre, 11, &lengths).band.len());
+        assert_eq!(
+            smf.tracks.len(),
+            1 + compose(genre, 11, &lengths).band.len()
+        );
     }
 }
 
@@ -147,7 +150,11 @@ fn cues_are_as_long_as_their_scenes() {
             let prev = &score.cues[i - 1];
             t += (starts[i] - starts[i - 1]) as f64 * prev.seconds_per_tick();
         }
-        assert!((t - cue.start).abs() < 0.01, "cue {i} at {t} s, scene at {} s", cue.start);
+        assert!(
+            (t - cue.start).abs() < 0.01,
+            "cue {i} at {t} s, scene at {} s",
+            cue.start
+        );
     }
     let Some(sf) = soundfont() else { return };
     let font = load_soundfont(&sf).unwrap();
@@ -182,7 +189,10 @@ fn a_bad_soundfont_gets_an_error_naming_it_and_the_fix() {
     let check = |path: &Path, what: &str| {
         let err = format!("{:#}", load_soundfont(path).err().expect("an error"));
         assert!(err.contains(&path.display().to_string()), "{err}");
-        assert!(err.contains("csound-soundfont") && err.contains("film.toml"), "{err}");
+        assert!(
+            err.contains("csound-soundfont") && err.contains("film.toml"),
+            "{err}"
+        );
         assert!(err.contains(what), "{what}: {err}");
     };
     check(&dir.path().join("absent.sf2"), "cannot read");
@@ -271,7 +281,10 @@ fn the_stage_writes_cues_midi_and_its_part_of_the_edit_list() {
     ] {
         assert!(music.join(f).is_file(), "{f} missing");
     }
-    assert!(!music.join("cues/scene-003.wav").exists(), "a cue for a zero-length scene");
+    assert!(
+        !music.join("cues/scene-003.wav").exists(),
+        "a cue for a zero-length scene"
+    );
     let wav = hound::WavReader::open(music.join("cues/scene-002.wav")).unwrap();
     assert_eq!(wav.spec().channels, 2);
     let secs = wav.duration() as f64 / wav.spec().sample_rate as f64;
@@ -301,7 +314,10 @@ fn the_stage_names_a_missing_soundfont_and_run_with_a_new_seed_changes_the_score
             .run_one(&film, StageId::Music, &Progress::hidden())
             .unwrap_err()
     );
-    assert!(err.contains("none.sf2") && err.contains("csound-soundfont"), "{err}");
+    assert!(
+        err.contains("none.sf2") && err.contains("csound-soundfont"),
+        "{err}"
+    );
     let Some(sf) = soundfont() else { return };
     let mut settings = film.settings.clone();
     settings.soundfont = Some(sf);
