@@ -6,6 +6,13 @@
 #
 #     bash benches/music_rtf.sh
 # BENJAMIN=path and MUSIC_FIT=path use prebuilt release binaries instead of building.
+#
+# Recorded on this project's 2-core AMD EPYC machine (shared with two builds, load ~2.6),
+# release build: real-time factor 0.0141 (noir), 0.0164 (scifi), 0.0161 (romance) for the
+# whole `benjamin run music` on 180 s of score (composing 0.06-0.09 s of it, the rest is
+# rendering through rustysynth and writing); melody fit 100% under the harmony mask (83.7%
+# chord tones, the rest marked passing tones); the model with no mask 44.0% chord tones and
+# 80.5% in scale, against 29.3% and 59.6% for random pitches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -z "${BENJAMIN:-}" || -z "${MUSIC_FIT:-}" ]]; then
