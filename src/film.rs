@@ -128,6 +128,26 @@ impl FilmSettings {
     }
 }
 
+/// benjamin's data folder: `$XDG_DATA_HOME/benjamin` or `~/.local/share/benjamin` (where the
+/// setup puts the starter archive and the models fetched from PyPI).
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("benjamin");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/benjamin"),
+        None => PathBuf::from(".benjamin"),
+    }
+}
+
+/// The archive a film uses when it names none: `$BENJAMIN_ARCHIVE`, else `data_dir()/archive`.
+pub fn default_archive() -> PathBuf {
+    match std::env::var_os("BENJAMIN_ARCHIVE").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => data_dir().join("archive"),
+    }
+}
+
 /// An opened film folder.
 #[derive(Debug, Clone)]
 pub struct Film {

@@ -3,6 +3,7 @@
 //! The pipeline ([`pipeline`]) runs stages in data-flow order inside a film folder ([`film`]),
 //! each recording what it consumed and produced in a manifest ([`manifest`]).
 
+pub mod archive;
 pub mod cut;
 pub mod film;
 pub mod fsutil;
@@ -13,4 +14,5 @@ pub mod nn;
 pub mod pipeline;
 pub mod progress;
 pub mod screenplay;
+pub mod shots;
 pub mod voice;

@@ -94,6 +94,9 @@ enum Command {
     /// Add to or list the genre corpora the screenplay model learns from.
     #[command(subcommand)]
     Corpus(CorpusCommand),
+    /// The footage archive: add videos and stills, list, search, remove.
+    #[command(subcommand)]
+    Archive(benjamin::archive::cli::ArchiveCommand),
     /// Cut a film from a hand-written edit list (JSON), without the other stages.
     Cut {
         /// The edit list (see examples/demo/edl.json).
@@ -208,7 +211,7 @@ struct MakeArgs {
     /// A screenplay model folder made by `benjamin train screenplay` (default: the built-in model).
     #[arg(long)]
     screenplay_model: Option<PathBuf>,
-    /// Archive of footage to pick shots from (recorded now; read once the shots stage is built).
+    /// Archive of footage to pick shots from (default: $BENJAMIN_ARCHIVE or ~/.local/share/benjamin/archive).
     #[arg(long)]
     archive: Option<PathBuf>,
     /// The General MIDI SoundFont (.sf2) to play the score on (default: Debian's csound-soundfont).
@@ -428,6 +431,7 @@ fn run(cli: Cli) -> Result<()> {
                 corpus.join(genre.name()).display()
             ));
         }
+        Command::Archive(cmd) => benjamin::archive::cli::run(cmd, cli.json, &progress)?,
         Command::Corpus(CorpusCommand::List { corpus }) => {
             let rows = corpus::list(&corpus)?;
             if cli.json {

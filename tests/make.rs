@@ -12,6 +12,8 @@ use common::{edit_list, make_media, run_ok};
 fn benjamin(args: &[&str], film: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
     cmd.args(args).arg("--film").arg(film).arg("--quiet");
+    // No archive: the shots stage is blocked and the hand-written shots fragment stands.
+    cmd.env("BENJAMIN_ARCHIVE", film.join("no-archive"));
     cmd
 }
 
@@ -99,7 +101,7 @@ fn a_killed_cut_leaves_no_whole_looking_film_and_the_next_make_completes() {
 }
 
 #[test]
-fn make_without_shots_reports_each_stage_and_writes_no_film() {
+fn make_without_an_archive_reports_each_stage_and_writes_no_film() {
     let dir = tempfile::tempdir().unwrap();
     let film = dir.path().join("f");
     let out = run_ok(
@@ -107,11 +109,17 @@ fn make_without_shots_reports_each_stage_and_writes_no_film() {
             .args([
                 "make", "--genre", "scifi", "--hours", "0.01", "--json", "--film",
             ])
-            .arg(&film),
+            .arg(&film)
+            .env("BENJAMIN_ARCHIVE", dir.path().join("no-archive")),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stages = v["stages"].as_array().unwrap();
     assert_eq!(stages.len(), 6);
+    assert_eq!(stages[2]["action"], "blocked");
+    assert!(stages[2]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("archive add"));
     assert_eq!(stages[5]["action"], "blocked");
     assert!(!film.join("film.mp4").exists());
     let settings = Film::open(&film).unwrap().settings;

@@ -84,6 +84,116 @@ pub fn write_video(
     Ok(starts)
 }
 
+/// How one segment gives way to the next in [`write_edited_video`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Join {
+    Cut,
+    /// The last `out` frames fade down, `black` black frames, the first `fade_in` frames of
+    /// the next segment fade up.
+    Fade {
+        out: usize,
+        black: usize,
+        fade_in: usize,
+    },
+    /// `frames` frames blend one picture into the next, centred on the join.
+    Dissolve(usize),
+}
+
+/// `a` blended towards `b` by `t` (0 = a, 1 = b), plane by plane.
+fn blend(a: &frame::Video, b: &frame::Video, t: f32) -> frame::Video {
+    let mut out = a.clone();
+    for plane in 0..3 {
+        let (pa, pb) = (a.data(plane), b.data(plane));
+        for (i, v) in out.data_mut(plane).iter_mut().enumerate() {
+            *v = (pa[i] as f32 * (1.0 - t) + pb[i] as f32 * t).round() as u8;
+        }
+    }
+    out
+}
+
+fn black_frame(width: u32, height: u32) -> frame::Video {
+    let mut f = frame::Video::new(format::Pixel::YUV420P, width, height);
+    for (plane, v) in [(0, 16u8), (1, 128), (2, 128)] {
+        f.data_mut(plane).fill(v);
+    }
+    f
+}
+
+/// Like [`write_video`], with fades and dissolves between segments (`joins[i]` between
+/// segment i and i + 1). Returns the frame where each segment starts: for a fade, its first
+/// frame out of black; for a dissolve, the middle of the blend.
+pub fn write_edited_video(
+    path: &Path,
+    width: u32,
+    height: u32,
+    fps: u32,
+    segments: &[Segment],
+    joins: &[Join],
+) -> Result<Vec<usize>> {
+    let opts = Mp4Options {
+        width,
+        height,
+        fps,
+        preset: "ultrafast".into(),
+        crf: 18,
+    };
+    let side = (height / 4).max(2);
+    let picture = |seg: &Segment, i: usize| {
+        let x = ((i as u32 * 4) % (width - side).max(1)).min(width - side);
+        pattern_frame(width, height, seg.rgb, x)
+    };
+    let black = black_frame(width, height);
+    let mut frames: Vec<frame::Video> = Vec::new();
+    let mut starts = Vec::new();
+    for (k, seg) in segments.iter().enumerate() {
+        let into = if k == 0 { Join::Cut } else { joins[k - 1] };
+        let out = joins.get(k).copied().unwrap_or(Join::Cut);
+        match into {
+            Join::Fade { black: n, .. } => frames.extend((0..n).map(|_| black.clone())),
+            Join::Dissolve(_) | Join::Cut => {}
+        }
+        starts.push(frames.len());
+        for i in 0..seg.frames {
+            let mut f = picture(seg, i);
+            if let Join::Fade { fade_in, .. } = into {
+                if i < fade_in {
+                    // From 30% up: the first frame out of black is clearly not black.
+                    f = blend(&black, &f, 0.3 + 0.7 * i as f32 / fade_in as f32);
+                }
+            }
+            if let Join::Fade { out: n, .. } = out {
+                if i + n >= seg.frames {
+                    let j = i + n - seg.frames + 1;
+                    f = blend(&f, &black, 0.7 * j as f32 / n as f32);
+                }
+            }
+            frames.push(f);
+        }
+        if let Join::Dissolve(n) = into {
+            // Blend the frames around the join: the previous segment's tail into this head.
+            let join = starts[k];
+            let half = n / 2;
+            for j in 0..n {
+                let at = join - half + j;
+                let t = (j + 1) as f32 / (n + 1) as f32;
+                let prev = picture(
+                    &segments[k - 1],
+                    segments[k - 1].frames - half + j.min(half),
+                );
+                let next = picture(seg, j.saturating_sub(half));
+                frames[at] = blend(&prev, &next, t);
+            }
+        }
+    }
+    let mut writer = Mp4Writer::create(path, &opts, None, Vec::new())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    for f in &mut frames {
+        writer.write_frame(f)?;
+    }
+    writer.finish()?;
+    Ok(starts)
+}
+
 /// Writes a mono 16-bit WAV sine tone.
 pub fn write_tone(path: &Path, seconds: f64, freq: f64, amplitude: f64, rate: u32) -> Result<()> {
     let spec = hound::WavSpec {

@@ -1,0 +1,258 @@
+//! `benjamin archive add | list | search | remove`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Subcommand;
+
+use super::{AddOptions, Archive, DetectorConfig, Method, ShotDetector};
+use crate::progress::Progress;
+
+#[derive(Subcommand)]
+pub enum ArchiveCommand {
+    /// Ingest videos and stills (files or folders): detect shots, measure and index them.
+    Add {
+        /// Video files, images, or folders of them (searched recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        archive: ArchiveArg,
+        /// Hard-cut detector: adaptive (camera motion does not cut) or content (fixed threshold).
+        #[arg(long, value_enum, default_value_t = Method::Adaptive)]
+        detector: Method,
+        /// Content detector's threshold (0-255, HSV difference).
+        #[arg(long, default_value_t = 27.0)]
+        threshold: f32,
+        /// Shortest shot, in frames.
+        #[arg(long, default_value_t = 15)]
+        min_shot: usize,
+        /// Match text by keywords even if the sentence-embedding model is installed.
+        #[arg(long)]
+        keywords_only: bool,
+    },
+    /// List the sources and their shots (--json: every source with every shot).
+    List {
+        #[command(flatten)]
+        archive: ArchiveArg,
+    },
+    /// Find the shots whose text best matches a description.
+    Search {
+        text: String,
+        #[command(flatten)]
+        archive: ArchiveArg,
+        /// How many shots to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Detect the shots of one video without adding it (--json: cut frames and timing).
+    Detect {
+        video: PathBuf,
+        #[arg(long, value_enum, default_value_t = Method::Adaptive)]
+        detector: Method,
+        #[arg(long, default_value_t = 27.0)]
+        threshold: f32,
+        #[arg(long, default_value_t = 15)]
+        min_shot: usize,
+    },
+    /// Remove sources, by id (or its start) or by path. The files themselves are left alone.
+    Remove {
+        #[arg(required = true)]
+        sources: Vec<String>,
+        #[command(flatten)]
+        archive: ArchiveArg,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ArchiveArg {
+    /// The archive folder (default: $BENJAMIN_ARCHIVE or ~/.local/share/benjamin/archive).
+    #[arg(long)]
+    archive: Option<PathBuf>,
+}
+
+impl ArchiveArg {
+    fn dir(&self) -> PathBuf {
+        self.archive
+            .clone()
+            .unwrap_or_else(crate::film::default_archive)
+    }
+}
+
+/// Runs an archive command; `json` prints machine-readable output on stdout.
+pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
+    match cmd {
+        ArchiveCommand::Add {
+            paths,
+            archive,
+            detector,
+            threshold,
+            min_shot,
+            keywords_only,
+        } => {
+            let mut a = Archive::open(&archive.dir())?;
+            let opts = AddOptions {
+                detector: DetectorConfig {
+                    method: detector,
+                    threshold,
+                    min_shot_frames: min_shot,
+                    ..Default::default()
+                },
+                keywords_only,
+            };
+            let report = a.add(&paths, &opts, progress)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                progress.info(format!(
+                    "{} added ({} shots), {} already in, {} skipped; text matched by {}; archive: {}",
+                    report.added.len(),
+                    report.shots,
+                    report.unchanged.len(),
+                    report.failed.len(),
+                    report.matching,
+                    a.dir.display()
+                ));
+            }
+            if !report.failed.is_empty() && report.added.is_empty() && report.unchanged.is_empty() {
+                bail!("nothing could be ingested");
+            }
+            Ok(())
+        }
+        ArchiveCommand::List { archive } => {
+            let a = Archive::open(&archive.dir())?;
+            let sources = a.sources()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sources)?);
+                return Ok(());
+            }
+            if sources.is_empty() {
+                println!(
+                    "{} holds no footage; add some with `benjamin archive add`",
+                    a.dir.display()
+                );
+            }
+            for s in &sources {
+                let length = if s.still {
+                    "still".to_string()
+                } else {
+                    format!("{:.1} s", s.duration)
+                };
+                println!(
+                    "{}  {}  {}x{} {}  {} shots  {}",
+                    &s.id[..12],
+                    s.path.display(),
+                    s.width,
+                    s.height,
+                    length,
+                    s.shots.len(),
+                    s.licence.as_deref().unwrap_or("licence unknown")
+                );
+            }
+            Ok(())
+        }
+        ArchiveCommand::Search {
+            text,
+            archive,
+            limit,
+        } => {
+            let a = Archive::open_existing(&archive.dir())?;
+            let (hits, matching) = a.search(&text, limit)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "matching": matching, "hits": hits })
+                    )?
+                );
+                return Ok(());
+            }
+            if matching == super::Matching::Keywords {
+                progress
+                    .info("matching by keywords (no sentence-embedding model for this archive)");
+            }
+            for h in hits {
+                println!(
+                    "{:.3}  {} #{} {:.2}-{:.2} s  {}",
+                    h.score,
+                    h.path.display(),
+                    h.shot,
+                    h.start,
+                    h.end,
+                    h.text
+                );
+            }
+            Ok(())
+        }
+        ArchiveCommand::Detect {
+            video,
+            detector,
+            threshold,
+            min_shot,
+        } => {
+            let config = DetectorConfig {
+                method: detector,
+                threshold,
+                min_shot_frames: min_shot,
+                ..Default::default()
+            };
+            let started = std::time::Instant::now();
+            let bar = progress.spinner("scanning");
+            let scan = super::scan::scan(&video, |n| {
+                if n % 256 == 0 {
+                    bar.set_message(format!("{n} frames"));
+                }
+                crate::progress::check_interrupted()
+            })?;
+            bar.finish_and_clear();
+            let d = ShotDetector::new(config);
+            let cuts = d.cut_frames(&scan.frames);
+            let shots = d.shots(&scan.frames);
+            let seconds = started.elapsed().as_secs_f64();
+            let fps = scan.frames.len() as f64 / seconds.max(1e-9);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "frames": scan.frames.len(),
+                        "frame_rate": scan.frame_rate,
+                        "cuts": cuts,
+                        "shots": shots,
+                        "seconds": seconds,
+                        "frames_per_second": fps,
+                    }))?
+                );
+            } else {
+                for s in &shots {
+                    let t = |f: usize| {
+                        scan.frames
+                            .get(f)
+                            .map(|x| x.time)
+                            .unwrap_or(f as f64 / scan.frame_rate)
+                    };
+                    println!(
+                        "{:>6}-{:<6} {:>8.2}-{:<8.2} s  {:?}",
+                        s.start,
+                        s.end,
+                        t(s.start),
+                        t(s.end),
+                        s.transition
+                    );
+                }
+                progress.info(format!(
+                    "{} shots in {} frames ({:.0} frames/s)",
+                    shots.len(),
+                    scan.frames.len(),
+                    fps
+                ));
+            }
+            Ok(())
+        }
+        ArchiveCommand::Remove { sources, archive } => {
+            let a = Archive::open_existing(&archive.dir())?;
+            for r in a.remove(&sources)? {
+                progress.info(format!("removed {} ({})", r.path.display(), &r.id[..12]));
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Adding footage: find the media in what the user named, skip what is already in, and for
+//! each new source scan it, detect its shots, measure them, keep a thumbnail each, read the
+//! sidecars and embed the text. One bad file is reported and skipped; each source's record
+//! is written whole when it is done, so an interrupted ingest resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::detect::{DetectorConfig, ShotDetector, ShotSpan, Transition};
+use super::embed::SentenceEmbedder;
+use super::scan::{self, FrameStats, Scan};
+use super::{sidecar, Archive, ShotRecord, SourceRecord};
+use crate::fsutil;
+use crate::progress::{check_interrupted, Progress};
+
+const VIDEO_EXTS: &[&str] = &[
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ogv", "ogg", "ts", "flv", "wmv",
+    "3gp", "gif",
+];
+const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"];
+
+/// How to ingest.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    pub detector: DetectorConfig,
+    /// Skip the sentence-embedding model even when it is installed.
+    pub keywords_only: bool,
+}
+
+/// What an ingest did.
+#[derive(Debug, Default, Serialize)]
+pub struct AddReport {
+    pub added: Vec<PathBuf>,
+    pub unchanged: Vec<PathBuf>,
+    /// Files that could not be ingested, with why.
+    pub failed: Vec<(PathBuf, String)>,
+    pub shots: usize,
+    /// "embeddings" or "keywords".
+    pub matching: String,
+}
+
+fn is_media(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .is_some_and(|e| VIDEO_EXTS.contains(&e.as_str()) || IMAGE_EXTS.contains(&e.as_str()))
+}
+
+/// The media files in `inputs`: files as given, folders searched recursively (sidecars and
+/// other files in folders are left alone).
+fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if is_media(&p) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut out)?;
+        } else if input.exists() {
+            out.push(input.clone());
+        } else {
+            anyhow::bail!("{} does not exist", input.display());
+        }
+    }
+    let mut abs = Vec::new();
+    for p in out {
+        let c =
+            std::fs::canonicalize(&p).with_context(|| format!("cannot resolve {}", p.display()))?;
+        if !abs.contains(&c) {
+            abs.push(c);
+        }
+    }
+    Ok(abs)
+}
+
+/// Size and mtime of the source and of every sidecar it has now.
+fn fingerprint(path: &Path) -> Result<String> {
+    let mut parts = vec![fsutil::fingerprint_file(path)?];
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let stem = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    for ext in ["json", "txt", "srt", "vtt"] {
+        for side in [format!("{stem}.{ext}"), format!("{name}.{ext}")] {
+            let p = dir.join(&side);
+            if p.is_file() && p != path {
+                parts.push(format!("{side}={}", fsutil::fingerprint_file(&p)?));
+            }
+        }
+    }
+    Ok(parts.join(";"))
+}
+
+impl Archive {
+    /// Ingests the media in `inputs` (files or folders).
+    pub fn add(
+        &mut self,
+        inputs: &[PathBuf],
+        opts: &AddOptions,
+        progress: &Progress,
+    ) -> Result<AddReport> {
+        let files = collect(inputs)?;
+        std::fs::create_dir_all(self.dir.join("sources"))
+            .with_context(|| format!("cannot create the archive in {}", self.dir.display()))?;
+        std::fs::create_dir_all(self.dir.join("thumbs"))
+            .with_context(|| format!("cannot create {}", self.dir.join("thumbs").display()))?;
+        fsutil::remove_partials(&self.dir.join("sources"));
+        fsutil::remove_partials(&self.dir.join("thumbs"));
+
+        // Keep one way of matching across the whole archive: embeddings only if every
+        // source already has them (or the archive is new).
+        let embedder = if opts.keywords_only {
+            None
+        } else {
+            SentenceEmbedder::locate()?
+        };
+        let existing = self.sources()?;
+        let embedder = match (embedder, &self.info.embedder) {
+            (Some(e), Some(id)) if &e.id == id => Some(e),
+            (Some(e), None) if existing.is_empty() => Some(e),
+            _ => None,
+        };
+        if embedder.is_none() && !existing.is_empty() && self.info.embedder.is_some() {
+            progress.info("the embedding model that indexed this archive is not installed: new footage is matched by keywords only");
+        }
+        let mut report = AddReport {
+            matching: if embedder.is_some() {
+                "embeddings"
+            } else {
+                "keywords"
+            }
+            .into(),
+            ..Default::default()
+        };
+        if embedder.is_none() && self.info.embedder.is_none() {
+            progress.info("no sentence-embedding model installed (scripts/setup.sh fetches all-MiniLM-L6-v2): text is matched by keywords");
+        }
+        // In a mixed archive the record of the model stays; new shots carry no embedding.
+        if let Some(e) = &embedder {
+            self.info.embedder = Some(e.id.clone());
+        }
+        self.save_info()?;
+
+        let files_bar = progress.bar(files.len() as u64, "files", "files");
+        let mut existing = existing;
+        for (n, path) in files.iter().enumerate() {
+            check_interrupted()?;
+            files_bar.set_position(n as u64);
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let outcome = self.add_one(path, &existing, opts, embedder.as_ref(), progress);
+            match outcome {
+                Ok(Some(record)) => {
+                    progress.info(format!("added {name}: {} shots", record.shots.len()));
+                    report.shots += record.shots.len();
+                    report.added.push(path.clone());
+                    existing.retain(|r| r.id != record.id && r.path != record.path);
+                    existing.push(record);
+                }
+                Ok(None) => report.unchanged.push(path.clone()),
+                Err(e) => {
+                    if check_interrupted().is_err() {
+                        files_bar.abandon();
+                        return Err(e);
+                    }
+                    let why = format!("{e:#}");
+                    progress.info(format!("skipped {}: {why}", path.display()));
+                    report.failed.push((path.clone(), why));
+                }
+            }
+        }
+        files_bar.finish_and_clear();
+        Ok(report)
+    }
+
+    /// Ingests one file; None when it is already in, unchanged.
+    fn add_one(
+        &self,
+        path: &Path,
+        existing: &[SourceRecord],
+        opts: &AddOptions,
+        embedder: Option<&SentenceEmbedder>,
+        progress: &Progress,
+    ) -> Result<Option<SourceRecord>> {
+        let print = fingerprint(path)?;
+        if existing
+            .iter()
+            .any(|r| r.path == path && r.fingerprint == print && r.detector == opts.detector)
+        {
+            return Ok(None);
+        }
+        let hash = fsutil::hash_file(path)?;
+        if let Some(same) = existing
+            .iter()
+            .find(|r| r.hash == hash && r.path != path && r.path.exists())
+        {
+            progress.info(format!(
+                "{} is the same footage as {}; not added twice",
+                path.display(),
+                same.path.display()
+            ));
+            return Ok(None);
+        }
+        let id: String = hash.chars().take(16).collect();
+        let side = sidecar::read(path)?;
+        let info = crate::media::source::probe(path)?;
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let expected = if info.still {
+            1
+        } else {
+            (info.duration * info.frame_rate).ceil().max(1.0) as u64
+        };
+        let bar = progress.bar(expected, &short(&name), "frames");
+        let scan = scan::scan(path, |done| {
+            bar.set_position(done as u64);
+            check_interrupted()
+        });
+        bar.finish_and_clear();
+        let scan = scan?;
+        let spans = if info.still {
+            vec![ShotSpan {
+                start: 0,
+                end: 1,
+                transition: Transition::Start,
+            }]
+        } else {
+            ShotDetector::new(opts.detector).shots(&scan.frames)
+        };
+        if spans.is_empty() {
+            anyhow::bail!("{} shows nothing but black", path.display());
+        }
+        let mut shots = Vec::with_capacity(spans.len());
+        for (k, span) in spans.iter().enumerate() {
+            let thumb = format!("thumbs/{id}-{k:04}.jpg");
+            write_thumbnail(&scan, (span.start + span.end) / 2, &self.dir.join(&thumb))?;
+            let (start, end) = if info.still {
+                (0.0, 0.0)
+            } else {
+                (frame_time(&scan, span.start), frame_time(&scan, span.end))
+            };
+            let m = measure(&scan.frames[span.start..span.end]);
+            shots.push(ShotRecord {
+                index: k,
+                start,
+                end,
+                start_frame: span.start,
+                end_frame: span.end,
+                transition: span.transition,
+                luma: m.luma,
+                contrast: m.contrast,
+                saturation: m.saturation,
+                colour: m.saturation > 0.08,
+                motion: m.motion,
+                hue: m.hue.into(),
+                thumbnail: thumb,
+                text: side.text_for(start, if info.still { f64::MAX } else { end }),
+                embedding: None,
+            });
+        }
+        if let Some(e) = embedder {
+            let texts: Vec<String> = shots.iter().map(|s| s.text.clone()).collect();
+            let vectors = e
+                .embed(&texts)
+                .with_context(|| format!("cannot embed the text of {}", path.display()))?;
+            for (shot, v) in shots.iter_mut().zip(vectors) {
+                // A shot with no text gets no embedding: it must not look similar to everything.
+                if !shot.text.trim().is_empty() {
+                    shot.embedding = Some(v);
+                }
+            }
+        }
+        let record = SourceRecord {
+            id,
+            path: path.to_path_buf(),
+            hash,
+            fingerprint: print,
+            width: info.width,
+            height: info.height,
+            frame_rate: if info.still { 0.0 } else { scan.frame_rate },
+            duration: info.duration,
+            still: info.still,
+            frames: scan.frames.len(),
+            licence: side.licence.clone(),
+            attribution: side.attribution.clone(),
+            sidecar: sidecar::Sidecar {
+                subtitles: Vec::new(),
+                ..side
+            },
+            detector: opts.detector,
+            shots,
+        };
+        if record.licence.is_none() {
+            progress.info(format!(
+                "note: {} has no licence recorded; add {}.json with \"licence\" and \"attribution\" so the credits are right",
+                path.display(),
+                path.with_extension("").display()
+            ));
+        }
+        // Another path with the same content was removed from disk: this record replaces it.
+        for old in existing
+            .iter()
+            .filter(|r| r.path == path && r.id != record.id)
+        {
+            let _ = self.remove(std::slice::from_ref(&old.id));
+        }
+        self.write_record(&record)?;
+        Ok(Some(record))
+    }
+}
+
+fn short(name: &str) -> String {
+    if name.chars().count() <= 12 {
+        name.to_string()
+    } else {
+        name.chars().take(11).chain(std::iter::once('…')).collect()
+    }
+}
+
+/// Source time of a frame index (the end of the source for one past the last frame).
+fn frame_time(scan: &Scan, frame: usize) -> f64 {
+    match scan.frames.get(frame) {
+        Some(f) => f.time,
+        None => {
+            let last = scan.frames.last().map(|f| f.time).unwrap_or(0.0);
+            last + 1.0 / scan.frame_rate.max(1.0)
+        }
+    }
+}
+
+struct Measures {
+    luma: f32,
+    contrast: f32,
+    saturation: f32,
+    motion: f32,
+    hue: &'static str,
+}
+
+const HUES: [&str; 12] = [
+    "red", "orange", "yellow", "lime", "green", "teal", "cyan", "azure", "blue", "violet",
+    "magenta", "rose",
+];
+
+fn measure(frames: &[FrameStats]) -> Measures {
+    let n = frames.len().max(1) as f32;
+    let mean = |f: fn(&FrameStats) -> f32| frames.iter().map(f).sum::<f32>() / n;
+    let mut hue = [0f32; 12];
+    for f in frames {
+        for (h, v) in hue.iter_mut().zip(f.hue) {
+            *h += v * f.saturation;
+        }
+    }
+    let saturation = mean(|f| f.saturation) / 255.0;
+    let (best, _) = hue.iter().enumerate().fold(
+        (0, 0f32),
+        |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+    );
+    Measures {
+        luma: mean(|f| f.luma) / 255.0,
+        contrast: mean(|f| f.contrast) / 255.0,
+        saturation,
+        // The first frame's difference is the cut into the shot, not motion within it.
+        motion: frames.iter().skip(1).map(|f| f.motion).sum::<f32>()
+            / (frames.len().saturating_sub(1).max(1) as f32)
+            / 255.0,
+        hue: if saturation > 0.08 {
+            HUES[best]
+        } else {
+            "none"
+        },
+    }
+}
+
+fn write_thumbnail(scan: &Scan, frame: usize, path: &Path) -> Result<()> {
+    let Some(p) = scan.picture_near(frame) else {
+        return Ok(());
+    };
+    let img = image::RgbImage::from_raw(p.width, p.height, p.rgb.clone())
+        .context("a thumbnail of the wrong size")?;
+    let file = fsutil::AtomicFile::new(path)?;
+    img.save_with_format(file.path(), image::ImageFormat::Jpeg)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.commit()
+}
