@@ -97,6 +97,10 @@ pub struct FilmSettings {
     /// Temperature, top-k and top-p of the screenplay model.
     #[serde(default)]
     pub sampling: crate::screenplay::lm::sample::SamplingOptions,
+    /// The General MIDI SoundFont (.sf2) the score is played on; Debian's csound-soundfont
+    /// (`/usr/share/sounds/sf2/sf_GMbank.sf2`) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soundfont: Option<PathBuf>,
 }
 
 fn default_minutes() -> f64 {
@@ -119,6 +123,7 @@ impl FilmSettings {
             minutes: default_minutes(),
             screenplay_model: None,
             sampling: Default::default(),
+            soundfont: None,
         }
     }
 }

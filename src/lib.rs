@@ -9,6 +9,7 @@ pub mod film;
 pub mod fsutil;
 pub mod manifest;
 pub mod media;
+pub mod music;
 pub mod nn;
 pub mod pipeline;
 pub mod progress;

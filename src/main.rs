@@ -54,7 +54,7 @@ enum Command {
         #[arg(long)]
         film: PathBuf,
     },
-    /// Train a model (the screenplay language model).
+    /// Train a model (the screenplay language model, the melody model).
     #[command(subcommand)]
     Train(TrainCommand),
     /// Write a screenplay (Fountain, to stdout) without making a film.
@@ -115,6 +115,8 @@ enum Command {
 enum TrainCommand {
     /// Train the screenplay language model on genre corpora, within a time budget.
     Screenplay(TrainScreenplayArgs),
+    /// Train the melody model of the score (models/music by default).
+    Music(benjamin::music::cli::TrainMusicArgs),
 }
 
 #[derive(Args)]
@@ -212,6 +214,9 @@ struct MakeArgs {
     /// Archive of footage to pick shots from (default: $BENJAMIN_ARCHIVE or ~/.local/share/benjamin/archive).
     #[arg(long)]
     archive: Option<PathBuf>,
+    /// The General MIDI SoundFont (.sf2) to play the score on (default: Debian's csound-soundfont).
+    #[arg(long)]
+    soundfont: Option<PathBuf>,
     /// Folder of actors (photos and consent records) for the face swap (recorded now; read once the faces stage is built).
     #[arg(long)]
     actors: Option<PathBuf>,
@@ -328,6 +333,9 @@ fn run(cli: Cli) -> Result<()> {
                     report.steps, report.seconds, report.tokens_per_second, report.parameters, report.best_val_loss, a.out.display()
                 );
             }
+        }
+        Command::Train(TrainCommand::Music(a)) => {
+            benjamin::music::cli::train_music(a, &progress, cli.json)?
         }
         Command::Write {
             genre,
@@ -528,6 +536,7 @@ fn prepare_film(args: MakeArgs, progress: &Progress) -> Result<Film> {
     settings.prop = args.prop.or(settings.prop);
     settings.archive = args.archive.or(settings.archive);
     settings.actors = args.actors.or(settings.actors);
+    settings.soundfont = args.soundfont.or(settings.soundfont);
     let dir = existing
         .or(args.film)
         .unwrap_or_else(|| default_dir(args.title.as_deref(), settings.genre, settings.seed));

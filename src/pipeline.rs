@@ -133,6 +133,7 @@ pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
         StageId::Screenplay => Some(Box::new(crate::screenplay::ScreenplayStage)),
         StageId::Voice => Some(Box::new(crate::voice::VoiceStage)),
         StageId::Shots => Some(Box::new(crate::shots::ShotsStage)),
+        StageId::Music => Some(Box::new(crate::music::MusicStage)),
         StageId::Cut => Some(Box::new(crate::cut::CutStage)),
         _ => None,
     }
