@@ -17,15 +17,8 @@ pub enum ArchiveCommand {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         archive: ArchiveArg,
-        /// Hard-cut detector: adaptive (camera motion does not cut) or content (fixed threshold).
-        #[arg(long, value_enum, default_value_t = Method::Adaptive)]
-        detector: Method,
-        /// Content detector's threshold (0-255, HSV difference).
-        #[arg(long, default_value_t = 27.0)]
-        threshold: f32,
-        /// Shortest shot, in frames.
-        #[arg(long, default_value_t = 15)]
-        min_shot: usize,
+        #[command(flatten)]
+        detector: DetectorArgs,
         /// Match text by keywords even if the sentence-embedding model is installed.
         #[arg(long)]
         keywords_only: bool,
@@ -47,12 +40,8 @@ pub enum ArchiveCommand {
     /// Detect the shots of one video without adding it (--json: cut frames and timing).
     Detect {
         video: PathBuf,
-        #[arg(long, value_enum, default_value_t = Method::Adaptive)]
-        detector: Method,
-        #[arg(long, default_value_t = 27.0)]
-        threshold: f32,
-        #[arg(long, default_value_t = 15)]
-        min_shot: usize,
+        #[command(flatten)]
+        detector: DetectorArgs,
         /// With --json, add every frame's measurements (for tuning the detector).
         #[arg(long)]
         frame_stats: bool,
@@ -64,6 +53,30 @@ pub enum ArchiveCommand {
         #[command(flatten)]
         archive: ArchiveArg,
     },
+}
+
+#[derive(clap::Args)]
+pub struct DetectorArgs {
+    /// Hard-cut detector: adaptive (camera motion does not cut) or content (fixed threshold).
+    #[arg(long, value_enum, default_value_t = Method::Adaptive)]
+    detector: Method,
+    /// Content detector's threshold (0-255, HSV difference).
+    #[arg(long, default_value_t = 27.0)]
+    threshold: f32,
+    /// Shortest shot, in frames.
+    #[arg(long, default_value_t = 15)]
+    min_shot: usize,
+}
+
+impl DetectorArgs {
+    fn config(&self) -> DetectorConfig {
+        DetectorConfig {
+            method: self.detector,
+            threshold: self.threshold,
+            min_shot_frames: self.min_shot,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -88,18 +101,11 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             paths,
             archive,
             detector,
-            threshold,
-            min_shot,
             keywords_only,
         } => {
             let mut a = Archive::open(&archive.dir())?;
             let opts = AddOptions {
-                detector: DetectorConfig {
-                    method: detector,
-                    threshold,
-                    min_shot_frames: min_shot,
-                    ..Default::default()
-                },
+                detector: detector.config(),
                 keywords_only,
             };
             let report = a.add(&paths, &opts, progress)?;
@@ -189,16 +195,9 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
         ArchiveCommand::Detect {
             video,
             detector,
-            threshold,
-            min_shot,
             frame_stats,
         } => {
-            let config = DetectorConfig {
-                method: detector,
-                threshold,
-                min_shot_frames: min_shot,
-                ..Default::default()
-            };
+            let config = detector.config();
             let started = std::time::Instant::now();
             let bar = progress.spinner("scanning");
             let scan = super::scan::scan(&video, |n| {

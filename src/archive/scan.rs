@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::media::ffmpeg::{self, codec, decoder, format, frame, media, software::scaling};
+use crate::media::ffmpeg::{self, decoder, format, frame, media, software::scaling};
 
 /// Width of the pictures the analysis works on: plenty to see a cut, cheap to compare.
 pub const ANALYSIS_WIDTH: u32 = 128;
@@ -176,24 +176,7 @@ pub fn scan(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Resul
     } else {
         input.duration().max(0) as f64 / ffmpeg::ffi::AV_TIME_BASE as f64
     };
-    let mut ctx = codec::context::Context::from_parameters(stream.parameters())
-        .map_err(|e| anyhow!("cannot set up a decoder for {}: {e}", path.display()))?;
-    ctx.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    // The deblocking filter only smooths block edges; skipping it costs nothing a cut
-    // detector can see and saves a good part of the decoding time.
-    unsafe {
-        (*ctx.as_mut_ptr()).skip_loop_filter = ffmpeg::ffi::AVDiscard::AVDISCARD_ALL;
-    }
-    let mut decoder: decoder::Video = ctx.decoder().video().map_err(|e| {
-        anyhow!(
-            "FFmpeg has no decoder for the video in {}: {e}",
-            path.display()
-        )
-    })?;
+    let mut decoder = crate::media::source::video_decoder(stream.parameters(), path, true)?;
     let (width, height) = (decoder.width(), decoder.height());
     if width == 0 || height == 0 {
         anyhow::bail!(
@@ -217,9 +200,14 @@ pub fn scan(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Resul
     let mut rgb = frame::Video::empty();
     let mut receive = |decoder: &mut decoder::Video, state: &mut ScanState| -> Result<()> {
         while decoder.receive_frame(&mut decoded).is_ok() {
-            let sc = match &mut scaler {
-                Some(sc) => sc,
-                None => scaler.insert(
+            // (Re)built for the first picture and whenever the size or format changes mid-stream.
+            let fits = scaler.as_ref().is_some_and(|sc| {
+                let i = sc.input();
+                (i.format, i.width, i.height)
+                    == (decoded.format(), decoded.width(), decoded.height())
+            });
+            if !fits {
+                scaler = Some(
                     scaling::Context::get(
                         decoded.format(),
                         decoded.width(),
@@ -230,20 +218,9 @@ pub fn scan(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Resul
                         scaling::Flags::FAST_BILINEAR,
                     )
                     .map_err(|e| anyhow!("cannot scale the pictures of {}: {e}", path.display()))?,
-                ),
-            };
-            if decoded.width() != width || decoded.height() != height {
-                // A mid-stream size change: rebuild the scaler for the new size.
-                *sc = scaling::Context::get(
-                    decoded.format(),
-                    decoded.width(),
-                    decoded.height(),
-                    format::Pixel::RGB24,
-                    aw,
-                    ah,
-                    scaling::Flags::FAST_BILINEAR,
-                )?;
+                );
             }
+            let sc = scaler.as_mut().expect("built above");
             sc.run(&decoded, &mut rgb)
                 .map_err(|e| anyhow!("cannot scale a picture of {}: {e}", path.display()))?;
             let ts = decoded.timestamp().unwrap_or(start);

@@ -60,28 +60,8 @@ pub fn write_video(
     fps: u32,
     segments: &[Segment],
 ) -> Result<Vec<usize>> {
-    let opts = Mp4Options {
-        width,
-        height,
-        fps,
-        preset: "ultrafast".into(),
-        crf: 18,
-    };
-    let mut writer = Mp4Writer::create(path, &opts, None, Vec::new())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let mut starts = Vec::new();
-    let mut n = 0usize;
-    let side = (height / 4).max(2);
-    for seg in segments {
-        starts.push(n);
-        for i in 0..seg.frames {
-            let x = ((i as u32 * 4) % (width - side).max(1)).min(width - side);
-            writer.write_frame(&mut pattern_frame(width, height, seg.rgb, x))?;
-            n += 1;
-        }
-    }
-    writer.finish()?;
-    Ok(starts)
+    let cuts = vec![Join::Cut; segments.len().saturating_sub(1)];
+    write_edited_video(path, width, height, fps, segments, &cuts)
 }
 
 /// How one segment gives way to the next in [`write_edited_video`].
