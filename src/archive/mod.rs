@@ -7,6 +7,7 @@
 //! Entry points: [`Archive::open`], then [`Archive::add`] (ingest), [`Archive::sources`],
 //! [`Archive::search`], [`Archive::remove`]; the `shots` stage reads it through [`Index`].
 
+pub mod animate;
 pub mod cli;
 pub mod detect;
 pub mod embed;

@@ -176,13 +176,19 @@ pub fn select(
             }
             let f = &footage[win.footage];
             let seconds = take as f64 / fps;
-            // Take the middle of the window: the steadiest part of a take.
             let (start, end) = if f.still {
                 (0.0, seconds)
             } else {
-                let slack = (win.end - win.start - seconds).max(0.0);
-                let a = win.start + slack / 2.0;
-                (a, a + seconds)
+                // What the scene does not need stays free for later scenes.
+                let rest = win.end - (win.start + seconds);
+                if frames_of(rest) >= min_frames {
+                    free.push(Window {
+                        footage: win.footage,
+                        start: win.start + seconds,
+                        end: win.end,
+                    });
+                }
+                (win.start, win.start + seconds)
             };
             picks.push(Pick {
                 scene: need.number,
