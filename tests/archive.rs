@@ -161,6 +161,16 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
     assert!(again.added.is_empty());
     assert_eq!(again.unchanged.len(), 2);
 
+    // An ingest interrupted after the first source left only its record: the next add
+    // does the rest and nothing twice.
+    std::fs::remove_file(archive_dir.join(format!("sources/{}.json", sky.id))).unwrap();
+    let resumed = a
+        .add(std::slice::from_ref(&media), &opts, &Progress::hidden())
+        .unwrap();
+    assert_eq!(resumed.added.len(), 1);
+    assert!(resumed.added[0].ends_with("sky.png"));
+    assert_eq!(resumed.unchanged.len(), 1);
+
     let (hits, _) = a.search("rain in the harbour", 3).unwrap();
     assert!(hits[0].path.ends_with("harbour.mp4"));
     assert!(hits[0].score > 0.0);
