@@ -4,6 +4,7 @@
 //! each recording what it consumed and produced in a manifest ([`manifest`]).
 
 pub mod cut;
+pub mod faces;
 pub mod film;
 pub mod fsutil;
 pub mod manifest;

@@ -94,6 +94,9 @@ enum Command {
     /// Add to or list the genre corpora the screenplay model learns from.
     #[command(subcommand)]
     Corpus(CorpusCommand),
+    /// Register, list or remove the actors whose faces may be swapped in (consent required).
+    #[command(subcommand)]
+    Actors(benjamin::faces::cli::ActorsCommand),
     /// Cut a film from a hand-written edit list (JSON), without the other stages.
     Cut {
         /// The edit list (see examples/demo/edl.json).
@@ -435,6 +438,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Actors(c) => c.run(&progress, cli.json)?,
         Command::Cut { edl, out, preset } => {
             let list = EditList::load(&edl)?;
             let opts = CutOptions {
