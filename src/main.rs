@@ -97,6 +97,12 @@ enum Command {
     /// Register, list or remove the actors whose faces may be swapped in (consent required).
     #[command(subcommand)]
     Actors(benjamin::faces::cli::ActorsCommand),
+    /// Find faces and their landmarks in a picture or a video.
+    #[command(subcommand)]
+    Faces(benjamin::faces::cli::FacesCommand),
+    /// Convert third-party model weights (MTCNN from facenet-pytorch) for benjamin.
+    #[command(subcommand)]
+    Models(benjamin::faces::cli::ModelsCommand),
     /// Cut a film from a hand-written edit list (JSON), without the other stages.
     Cut {
         /// The edit list (see examples/demo/edl.json).
@@ -439,6 +445,8 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Actors(c) => c.run(&progress, cli.json)?,
+        Command::Faces(c) => c.run(&progress, cli.json)?,
+        Command::Models(c) => c.run(&progress)?,
         Command::Cut { edl, out, preset } => {
             let list = EditList::load(&edl)?;
             let opts = CutOptions {

@@ -120,3 +120,111 @@ fn actor_photos_can_come_from_a_video() {
     let img = image::open(&photos[0]).unwrap();
     assert_eq!((img.width(), img.height()), (64, 48));
 }
+
+mod mtcnn {
+    use benjamin::faces::image::Planar;
+    use benjamin::faces::mtcnn::Mtcnn;
+    use candle_core::{Device, Tensor};
+
+    fn fixture() -> serde_json::Value {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mtcnn_reference.json"),
+        )
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    use std::path::Path;
+
+    fn floats(v: &serde_json::Value) -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    }
+
+    fn close(ours: &[f32], theirs: &[f32], tol: f32, what: &str) {
+        assert_eq!(ours.len(), theirs.len(), "{what}: lengths differ");
+        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            assert!((a - b).abs() <= tol, "{what}[{i}]: {a} vs PyTorch {b}");
+        }
+    }
+
+    /// The input the fixture script feeds the networks: sin(0.37 x + 0.23 y + 1.1 c + phase) * 0.8 + 0.05 n.
+    fn pattern(n: usize, h: usize, w: usize, phase: f32) -> Tensor {
+        let mut v = Vec::with_capacity(n * 3 * h * w);
+        for k in 0..n {
+            for c in 0..3 {
+                for y in 0..h {
+                    for x in 0..w {
+                        v.push(
+                            (0.37 * x as f32 + 0.23 * y as f32 + 1.1 * c as f32 + phase).sin()
+                                * 0.8
+                                + 0.05 * k as f32,
+                        );
+                    }
+                }
+            }
+        }
+        Tensor::from_vec(v, (n, 3, h, w), &Device::Cpu).unwrap()
+    }
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// The three networks give PyTorch's outputs (recorded by benches/faces_mtcnn_pytorch.py --raw).
+    #[test]
+    fn networks_match_the_pytorch_reference() {
+        let raw = &fixture()["raw"];
+        let det = Mtcnn::embedded(&Device::Cpu).unwrap();
+        let (reg, prob) = det.pnet_forward(&pattern(1, 30, 36, 0.0)).unwrap();
+        close(&flat(&reg), &floats(&raw["pnet_reg"]), 1e-4, "pnet reg");
+        close(&flat(&prob), &floats(&raw["pnet_prob"]), 1e-5, "pnet prob");
+        let (reg, prob) = det.rnet_forward(&pattern(2, 24, 24, 0.5)).unwrap();
+        close(&flat(&reg), &floats(&raw["rnet_reg"]), 1e-4, "rnet reg");
+        close(&flat(&prob), &floats(&raw["rnet_prob"]), 1e-5, "rnet prob");
+        let (reg, marks, prob) = det.onet_forward(&pattern(2, 48, 48, 1.0)).unwrap();
+        close(&flat(&reg), &floats(&raw["onet_reg"]), 1e-4, "onet reg");
+        close(&flat(&marks), &floats(&raw["onet_marks"]), 1e-4, "onet marks");
+        close(&flat(&prob), &floats(&raw["onet_prob"]), 1e-5, "onet prob");
+    }
+
+    /// The whole cascade finds the drawn faces where facenet-pytorch's MTCNN finds them.
+    #[test]
+    fn detection_matches_the_pytorch_reference() {
+        let fx = fixture();
+        let want = fx["images"][0]["faces"].as_array().unwrap();
+        let img = image::open(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mtcnn_input.png"),
+        )
+        .unwrap()
+        .to_rgb8();
+        let det = Mtcnn::embedded(&Device::Cpu).unwrap();
+        let mut got = det.detect(&Planar::from_rgb(&img)).unwrap();
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        assert_eq!(got.len(), 2);
+        got.sort_by(|a, b| b.score.total_cmp(&a.score));
+        for (g, w) in got.iter().zip(want) {
+            close(&g.bbox, &floats(&w["bbox"]), 0.05, "box");
+            close(&[g.score], &[w["score"].as_f64().unwrap() as f32], 1e-4, "score");
+            let marks: Vec<f32> = g.landmarks.iter().flatten().copied().collect();
+            let theirs: Vec<f32> = w["landmarks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(floats)
+                .collect();
+            close(&marks, &theirs, 0.05, "landmarks");
+        }
+    }
+
+    /// A picture without a face yields nothing.
+    #[test]
+    fn no_face_no_detection() {
+        let img = benjamin::faces::synth::background(160, 120, [100.0, 120.0, 90.0]);
+        let det = Mtcnn::embedded(&Device::Cpu).unwrap();
+        assert!(det.detect(&Planar::from_rgb(&img)).unwrap().is_empty());
+    }
+}

@@ -8,4 +8,8 @@
 
 pub mod actors;
 pub mod cli;
+pub mod detect;
 pub mod image;
+pub mod mtcnn;
+pub mod synth;
+pub mod weights;
