@@ -228,3 +228,70 @@ mod mtcnn {
         assert!(det.detect(&Planar::from_rgb(&img)).unwrap().is_empty());
     }
 }
+
+mod align {
+    use benjamin::faces::align::{alignment, paste, template, umeyama, warp, Affine};
+    use benjamin::faces::image::Planar;
+    use benjamin::faces::synth::{face_picture, landmarks, Look, Pose};
+
+    /// Umeyama recovers a known similarity from the landmarks it moved, and its inverse undoes it.
+    #[test]
+    fn alignment_round_trips_a_known_similarity() {
+        let t = template(64);
+        let known = Affine::similarity(2.7, 0.45, 130.0, 42.0);
+        let moved: Vec<[f32; 2]> = t.iter().map(|p| known.apply(*p)).collect();
+        let est = umeyama(&moved, &t);
+        let back = est.compose(&known);
+        for (a, b) in back.0.iter().zip([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]) {
+            assert!((a - b).abs() < 1e-4, "{back:?}");
+        }
+        let est_known = umeyama(&t, &moved);
+        for (a, b) in est_known.0.iter().zip(known.0) {
+            assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{est_known:?} vs {known:?}");
+        }
+        // Noise on the landmarks moves the estimate only a little.
+        let noisy: Vec<[f32; 2]> = moved
+            .iter()
+            .enumerate()
+            .map(|(i, p)| [p[0] + [0.5, -0.3, 0.2, -0.4, 0.1][i], p[1] + [-0.2, 0.4, -0.5, 0.3, 0.0][i]])
+            .collect();
+        let est = umeyama(&noisy, &t);
+        assert!((est.scale() - 1.0 / 2.7).abs() < 0.01, "{}", est.scale());
+    }
+
+    /// A drawn face warped into the square and back lands on itself.
+    #[test]
+    fn warp_and_paste_round_trip_a_face() {
+        let pose = Pose { cx: 90.0, cy: 75.0, size: 70.0, angle: 0.3, mouth_open: 0.2 };
+        let img = Planar::from_rgb(&face_picture(180, 150, &Look::A, &pose));
+        let m = alignment(&landmarks(&Look::A, &pose), 64);
+        let square = warp(&img, &m, 64);
+        // The eyes of the aligned face sit on the template's eyes: a dark iris within a pixel or two.
+        let t = template(64);
+        for eye in [t[0], t[1]] {
+            let (ex, ey) = (eye[0].round() as usize, eye[1].round() as usize);
+            let darkest = (ey - 2..=ey + 2)
+                .flat_map(|y| (ex - 2..=ex + 2).map(move |x| (x, y)))
+                .map(|(x, y)| square.at(x, y, 0))
+                .fold(f32::MAX, f32::min);
+            assert!(darkest < 90.0, "no iris at the template's eye: {darkest}");
+        }
+        // Pasting the square back with a full mask changes the face region only a little.
+        let mut back = img.clone();
+        let mut mask = Planar::new(64, 64, 1);
+        mask.data.iter_mut().for_each(|v| *v = 1.0);
+        paste(&mut back, &square, &mask, &m);
+        let (mut err, mut n) = (0f32, 0);
+        for y in 60..90 {
+            for x in 75..105 {
+                for c in 0..3 {
+                    err += (back.at(x, y, c) - img.at(x, y, c)).abs();
+                    n += 1;
+                }
+            }
+        }
+        assert!(err / (n as f32) < 6.0, "mean error {}", err / n as f32);
+        // Far from the face nothing changed at all.
+        assert_eq!(back.at(2, 2, 0), img.at(2, 2, 0));
+    }
+}

@@ -7,9 +7,11 @@
 //! is swapped in without a valid consent record ([`actors`]).
 
 pub mod actors;
+pub mod align;
 pub mod cli;
 pub mod detect;
 pub mod image;
 pub mod mtcnn;
 pub mod synth;
+pub mod track;
 pub mod weights;
