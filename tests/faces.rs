@@ -295,3 +295,64 @@ mod align {
         assert_eq!(back.at(2, 2, 0), img.at(2, 2, 0));
     }
 }
+
+mod swap {
+    use benjamin::faces::model::ModelConfig;
+    use benjamin::faces::synth::{aligned_faces, Look};
+    use benjamin::faces::train::{FaceSet, TrainOptions, Trainer};
+    use benjamin::progress::Progress;
+    use candle_core::Device;
+    use std::time::{Duration, Instant};
+
+    fn sets(r: usize) -> Vec<FaceSet> {
+        vec![
+            FaceSet { name: "a".into(), faces: aligned_faces(&Look::A, 24, r, 1) },
+            FaceSet { name: "b".into(), faces: aligned_faces(&Look::B, 24, r, 2) },
+        ]
+    }
+
+    fn config(r: usize) -> ModelConfig {
+        ModelConfig { resolution: r, width: 8, latent: 32, identities: vec!["a".into(), "b".into()] }
+    }
+
+    /// A tiny model's reconstruction loss falls on drawn faces.
+    #[test]
+    fn a_tiny_swap_model_learns_drawn_faces() {
+        let sets = sets(16);
+        let mut t = Trainer::open(&config(16), None, &Device::Cpu).unwrap();
+        let opts = TrainOptions { batch: 6, lr: 1e-3, max_steps: Some(150), ..Default::default() };
+        let far = Instant::now() + Duration::from_secs(3600);
+        let report = t.train(&sets, &opts, far, &Progress::hidden()).unwrap();
+        assert_eq!(report.steps, 150);
+        let h = &report.history;
+        let first = h[..3].iter().map(|p| p.1).sum::<f32>() / 3.0;
+        let last = h[h.len() - 3..].iter().map(|p| p.1).sum::<f32>() / 3.0;
+        assert!(last < first * 0.7, "loss {first} -> {last}: {h:?}");
+        assert!(report.reconstruction.iter().all(|r| r.is_finite()));
+    }
+
+    /// Training stopped and started again continues from the saved step and weights.
+    #[test]
+    fn training_resumes_from_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let sets = sets(16);
+        let far = Instant::now() + Duration::from_secs(3600);
+        let opts = TrainOptions { batch: 2, max_steps: Some(3), ..Default::default() };
+        let mut t = Trainer::open(&config(16), Some(dir.path()), &Device::Cpu).unwrap();
+        t.train(&sets, &opts, far, &Progress::hidden()).unwrap();
+        let saved = benjamin::faces::train::load_model(dir.path(), &Device::Cpu).unwrap();
+        let x = benjamin::faces::train::to_tensor(&[&sets[0].faces[0]], &Device::Cpu).unwrap();
+        let before = t.model.forward(&x, 1).unwrap().0;
+        let after = saved.forward(&x, 1).unwrap().0;
+        let diff = (before - after).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6, "{diff}");
+        let mut t = Trainer::open(&config(16), Some(dir.path()), &Device::Cpu).unwrap();
+        assert_eq!(t.report.steps, 3);
+        let opts = TrainOptions { max_steps: Some(5), ..opts };
+        let r = t.train(&sets, &opts, far, &Progress::hidden()).unwrap();
+        assert_eq!((r.resumed_from, r.steps), (3, 5));
+        // Another shape starts afresh.
+        let other = ModelConfig { width: 4, ..config(16) };
+        assert_eq!(Trainer::open(&other, Some(dir.path()), &Device::Cpu).unwrap().report.steps, 0);
+    }
+}

@@ -163,3 +163,23 @@ pub fn landmarks(look: &Look, pose: &Pose) -> [[f32; 2]; 5] {
     ];
     pts.map(|[u, v]| [pose.cx + cos * u - sin * v, pose.cy + sin * u + cos * v])
 }
+
+/// `n` aligned faces (`size` x `size`) of one drawn person in varied poses and expressions.
+pub fn aligned_faces(look: &Look, n: usize, size: usize, seed: u64) -> Vec<super::image::Planar> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let pose = Pose {
+                cx: 64.0 + rng.random_range(-6.0..6.0),
+                cy: 64.0 + rng.random_range(-6.0..6.0),
+                size: rng.random_range(60.0..80.0),
+                angle: rng.random_range(-0.25..0.25),
+                mouth_open: rng.random_range(0.0..1.0),
+            };
+            let img = super::image::Planar::from_rgb(&face_picture(128, 128, look, &pose));
+            let m = super::align::alignment(&landmarks(look, &pose), size);
+            super::align::warp(&img, &m, size)
+        })
+        .collect()
+}

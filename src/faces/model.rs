@@ -1,0 +1,311 @@
+//! The swap model, the classic deepfake design with faceswap-GAN's additions: one encoder
+//! shared by every identity, one decoder per identity that paints the face and a mask, and a
+//! PatchGAN discriminator per identity for the adversarial loss.
+//!
+//! Every op is a candle op on the model's `Device` (no fused candle-nn kernel without a
+//! backward pass: activations are written out), so the `cuda` feature needs no change here.
+
+use anyhow::Result;
+use candle_core::{Device, Module, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+/// Shape of a swap model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Side of the aligned face square, in pixels (a power of two, 16 or more).
+    pub resolution: usize,
+    /// Channels of the first encoder layer (doubled at each step down).
+    pub width: usize,
+    /// Size of the bottleneck vector.
+    pub latent: usize,
+    /// The identities, one decoder each (actors, and the faces found in the shots).
+    pub identities: Vec<String>,
+}
+
+impl ModelConfig {
+    /// Steps down from the picture to the 4x4 bottleneck map.
+    pub fn downs(&self) -> usize {
+        (self.resolution / 4).trailing_zeros() as usize
+    }
+
+    fn top(&self) -> usize {
+        self.width << (self.downs() - 1)
+    }
+}
+
+/// Leaky ReLU (slope 0.1) from differentiable ops.
+pub fn leaky(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.maximum(&(x * 0.1)?)
+}
+
+/// The logistic function from differentiable ops.
+pub fn sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
+    (x.neg()?.exp()? + 1.0)?.recip()
+}
+
+/// (N, 4C, H, W) -> (N, C, 2H, 2W).
+pub fn pixel_shuffle(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c4, h, w) = x.dims4()?;
+    let c = c4 / 4;
+    x.reshape((n, c, 2, 2, h, w))?
+        .permute((0, 1, 4, 2, 5, 3))?
+        .contiguous()?
+        .reshape((n, c, 2 * h, 2 * w))
+}
+
+fn conv(
+    i: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    vb: VarBuilder,
+) -> candle_core::Result<Conv2d> {
+    let cfg = Conv2dConfig {
+        padding: pad,
+        stride,
+        ..Default::default()
+    };
+    candle_nn::conv2d(i, o, k, cfg, vb)
+}
+
+/// A 3x3 convolution to four times the channels, then a pixel shuffle: twice the size.
+struct Upscale(Conv2d);
+
+impl Upscale {
+    fn new(i: usize, o: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Upscale(conv(i, o * 4, 3, 1, 1, vb)?))
+    }
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        pixel_shuffle(&leaky(&self.0.forward(x)?)?)
+    }
+}
+
+pub struct Encoder {
+    convs: Vec<Conv2d>,
+    dense1: Linear,
+    dense2: Linear,
+    up: Upscale,
+    top: usize,
+}
+
+impl Encoder {
+    fn new(cfg: &ModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let mut convs = Vec::new();
+        let mut c = 3;
+        for i in 0..cfg.downs() {
+            let o = cfg.width << i;
+            convs.push(conv(c, o, 5, 2, 2, vb.pp(format!("conv{i}")))?);
+            c = o;
+        }
+        let top = cfg.top();
+        Ok(Encoder {
+            convs,
+            dense1: candle_nn::linear(top * 16, cfg.latent, vb.pp("dense1"))?,
+            dense2: candle_nn::linear(cfg.latent, top * 16, vb.pp("dense2"))?,
+            up: Upscale::new(top, top / 2, vb.pp("up"))?,
+            top,
+        })
+    }
+
+    /// Faces (N, 3, R, R) in 0-1 -> codes (N, top/2, 8, 8).
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = ((x * 2.0)? - 1.0)?;
+        for c in &self.convs {
+            x = leaky(&c.forward(&x)?)?;
+        }
+        let n = x.dim(0)?;
+        let z = self.dense1.forward(&x.flatten_from(1)?)?;
+        let x = self.dense2.forward(&z)?.reshape((n, self.top, 4, 4))?;
+        self.up.forward(&x)
+    }
+}
+
+pub struct Decoder {
+    ups: Vec<Upscale>,
+    rgb: Conv2d,
+    mask: Conv2d,
+}
+
+impl Decoder {
+    fn new(cfg: &ModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let mut ups = Vec::new();
+        let mut c = cfg.top() / 2;
+        // From 8x8 up to the resolution.
+        for i in 0..cfg.downs() - 1 {
+            let o = (c / 2).max(cfg.width / 2).max(4);
+            ups.push(Upscale::new(c, o, vb.pp(format!("up{i}")))?);
+            c = o;
+        }
+        Ok(Decoder {
+            ups,
+            rgb: conv(c, 3, 5, 1, 2, vb.pp("rgb"))?,
+            mask: conv(c, 1, 5, 1, 2, vb.pp("mask"))?,
+        })
+    }
+
+    /// Codes -> (face (N, 3, R, R) in 0-1, mask (N, 1, R, R) in 0-1).
+    pub fn forward(&self, code: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let mut x = code.clone();
+        for u in &self.ups {
+            x = u.forward(&x)?;
+        }
+        Ok((
+            sigmoid(&self.rgb.forward(&x)?)?,
+            sigmoid(&self.mask.forward(&x)?)?,
+        ))
+    }
+}
+
+/// The generator: the shared encoder and a decoder per identity.
+pub struct SwapModel {
+    pub config: ModelConfig,
+    pub encoder: Encoder,
+    pub decoders: Vec<Decoder>,
+    pub varmap: VarMap,
+    pub device: Device,
+}
+
+impl SwapModel {
+    pub fn new(config: &ModelConfig, device: &Device) -> Result<Self> {
+        anyhow::ensure!(
+            config.resolution >= 16 && config.resolution.is_power_of_two(),
+            "the face resolution must be a power of two, 16 or more (not {})",
+            config.resolution
+        );
+        anyhow::ensure!(!config.identities.is_empty(), "a swap model needs identities");
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, device);
+        let encoder = Encoder::new(config, vb.pp("enc"))?;
+        let decoders = (0..config.identities.len())
+            .map(|i| Decoder::new(config, vb.pp(format!("dec{i}"))))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(SwapModel {
+            config: config.clone(),
+            encoder,
+            decoders,
+            varmap,
+            device: device.clone(),
+        })
+    }
+
+    pub fn identity(&self, name: &str) -> Option<usize> {
+        self.config.identities.iter().position(|n| n == name)
+    }
+
+    /// Faces through the encoder and identity `id`'s decoder: (face, mask).
+    pub fn forward(&self, x: &Tensor, id: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        self.decoders[id].forward(&self.encoder.forward(x)?)
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
+    }
+}
+
+/// A PatchGAN discriminator: a real-or-fake logit for each patch of the face.
+pub struct PatchGan {
+    convs: Vec<Conv2d>,
+    out: Conv2d,
+}
+
+impl PatchGan {
+    fn new(cfg: &ModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let mut convs = Vec::new();
+        let mut c = 3;
+        for i in 0..3 {
+            let o = cfg.width << i;
+            convs.push(conv(c, o, 4, 2, 1, vb.pp(format!("conv{i}")))?);
+            c = o;
+        }
+        Ok(PatchGan {
+            convs,
+            out: conv(c, 1, 3, 1, 1, vb.pp("out"))?,
+        })
+    }
+
+    /// Faces (N, 3, R, R) in 0-1 -> logits (N, 1, R/8, R/8).
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = ((x * 2.0)? - 1.0)?;
+        for c in &self.convs {
+            x = leaky(&c.forward(&x)?)?;
+        }
+        self.out.forward(&x)
+    }
+}
+
+/// One discriminator per identity, in their own variables (trained by their own optimiser).
+pub struct Discriminators {
+    pub nets: Vec<PatchGan>,
+    pub varmap: VarMap,
+}
+
+impl Discriminators {
+    pub fn new(config: &ModelConfig, device: &Device) -> Result<Self> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, device);
+        let nets = (0..config.identities.len())
+            .map(|i| PatchGan::new(config, vb.pp(format!("disc{i}"))))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Discriminators { nets, varmap })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(r: usize) -> ModelConfig {
+        ModelConfig {
+            resolution: r,
+            width: 8,
+            latent: 32,
+            identities: vec!["a".into(), "b".into()],
+        }
+    }
+
+    #[test]
+    fn shapes_follow_the_resolution() {
+        for r in [16, 32, 64] {
+            let m = SwapModel::new(&cfg(r), &Device::Cpu).unwrap();
+            let x = Tensor::rand(0f32, 1.0, (2, 3, r, r), &Device::Cpu).unwrap();
+            let (face, mask) = m.forward(&x, 1).unwrap();
+            assert_eq!(face.dims(), &[2, 3, r, r]);
+            assert_eq!(mask.dims(), &[2, 1, r, r]);
+            let d = Discriminators::new(&cfg(r), &Device::Cpu).unwrap();
+            assert_eq!(d.nets[0].forward(&x).unwrap().dims(), &[2, 1, r / 8, r / 8]);
+        }
+    }
+
+    #[test]
+    fn pixel_shuffle_places_channels_as_pytorch_does() {
+        // PyTorch: out[n, c, 2h + i, 2w + j] = in[n, 4c + 2i + j, h, w].
+        let x = Tensor::arange(0f32, 16.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 4, 2, 2))
+            .unwrap();
+        let y = pixel_shuffle(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(
+            y,
+            vec![0., 4., 1., 5., 8., 12., 9., 13., 2., 6., 3., 7., 10., 14., 11., 15.]
+        );
+    }
+
+    #[test]
+    fn gradients_reach_every_generator_weight() {
+        let m = SwapModel::new(&cfg(16), &Device::Cpu).unwrap();
+        let x = Tensor::rand(0f32, 1.0, (2, 3, 16, 16), &Device::Cpu).unwrap();
+        let (face, mask) = m.forward(&x, 0).unwrap();
+        let loss = (face.sum_all().unwrap() + mask.sum_all().unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+        for (name, var) in m.varmap.data().lock().unwrap().iter() {
+            if name.starts_with("dec1") {
+                continue;
+            }
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+            let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(norm > 0.0, "zero gradient for {name}");
+        }
+    }
+}
