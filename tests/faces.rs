@@ -356,3 +356,46 @@ mod swap {
         assert_eq!(Trainer::open(&other, Some(dir.path()), &Device::Cpu).unwrap().report.steps, 0);
     }
 }
+
+mod conversion {
+    use benjamin::faces::convert::{swap_frame, Replacement};
+    use benjamin::faces::image::Planar;
+    use benjamin::faces::model::{ModelConfig, SwapModel};
+    use benjamin::faces::synth::{background, draw_face, landmarks, Look, Pose};
+    use candle_core::Device;
+
+    fn model() -> SwapModel {
+        let cfg = ModelConfig { resolution: 32, width: 8, latent: 16, identities: vec!["a".into(), "b".into()] };
+        SwapModel::new(&cfg, &Device::Cpu).unwrap()
+    }
+
+    /// Frames without a face come out byte for byte as they went in; with a face, only the
+    /// face's neighbourhood changes.
+    #[test]
+    fn conversion_leaves_face_free_frames_byte_identical() {
+        let model = model();
+        let plain = background(160, 120, [90.0, 60.0, 40.0]);
+        let mut frame = Planar::from_rgb(&plain);
+        swap_frame(&mut frame, &[], &model).unwrap();
+        assert_eq!(frame.to_rgb().as_raw(), plain.as_raw());
+
+        let mut img = background(160, 120, [90.0, 60.0, 40.0]);
+        let pose = Pose { cx: 110.0, cy: 60.0, size: 50.0, angle: 0.1, mouth_open: 0.3 };
+        draw_face(&mut img, &Look::A, &pose);
+        let mut frame = Planar::from_rgb(&img);
+        let faces = [Replacement { landmarks: landmarks(&Look::A, &pose), identity: 1 }];
+        swap_frame(&mut frame, &faces, &model).unwrap();
+        let out = frame.to_rgb();
+        let mut changed_near = 0;
+        for (x, y, p) in out.enumerate_pixels() {
+            let far = (x as f32 - pose.cx).abs() > pose.size || (y as f32 - pose.cy).abs() > pose.size;
+            if far {
+                assert_eq!(p, img.get_pixel(x, y), "pixel {x},{y} far from the face changed");
+            } else if p != img.get_pixel(x, y) {
+                changed_near += 1;
+            }
+        }
+        assert!(changed_near > 300, "the face was not replaced ({changed_near} pixels changed)");
+        assert_eq!(out.get_pixel(2, 2), img.get_pixel(2, 2));
+    }
+}

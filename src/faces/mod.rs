@@ -9,6 +9,7 @@
 pub mod actors;
 pub mod align;
 pub mod cli;
+pub mod convert;
 pub mod detect;
 pub mod image;
 pub mod model;
