@@ -218,7 +218,7 @@ struct MakeArgs {
     /// Archive of footage to pick shots from (recorded now; read once the shots stage is built).
     #[arg(long)]
     archive: Option<PathBuf>,
-    /// Folder of actors (photos and consent records) for the face swap (recorded now; read once the faces stage is built).
+    /// Folder of actors (photos and consent records, see `benjamin actors add`) whose faces the faces stage swaps in.
     #[arg(long)]
     actors: Option<PathBuf>,
 }

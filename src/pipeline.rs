@@ -132,6 +132,7 @@ pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
     match id {
         StageId::Screenplay => Some(Box::new(crate::screenplay::ScreenplayStage)),
         StageId::Voice => Some(Box::new(crate::voice::VoiceStage)),
+        StageId::Faces => Some(Box::new(crate::faces::stage::FacesStage)),
         StageId::Cut => Some(Box::new(crate::cut::CutStage)),
         _ => None,
     }

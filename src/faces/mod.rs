@@ -15,6 +15,7 @@ pub mod image;
 pub mod model;
 pub mod mtcnn;
 pub mod synth;
+pub mod stage;
 pub mod track;
 pub mod train;
 pub mod weights;
