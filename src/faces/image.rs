@@ -144,3 +144,43 @@ impl Planar {
         true
     }
 }
+
+/// Structural similarity (Wang et al. 2004) of two same-sized RGB pictures (0-255), on their
+/// luma, with the usual 11x11 Gaussian window (sigma 1.5) over the valid region.
+pub fn ssim(a: &Planar, b: &Planar) -> f32 {
+    let luma = |p: &Planar| -> Vec<f32> {
+        p.data
+            .chunks_exact(3)
+            .map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])
+            .collect()
+    };
+    let (x, y) = (luma(a), luma(b));
+    let (w, h) = (a.width, a.height);
+    let g: Vec<f32> = (-5i32..=5).map(|k| (-(k * k) as f32 / (2.0 * 1.5 * 1.5)).exp()).collect();
+    let gs: f32 = g.iter().sum();
+    let g: Vec<f32> = g.iter().map(|v| v / gs).collect();
+    let (c1, c2) = ((0.01f32 * 255.0).powi(2), (0.03f32 * 255.0).powi(2));
+    let mut total = 0f64;
+    let mut n = 0usize;
+    for cy in 5..h.saturating_sub(5) {
+        for cx in 5..w.saturating_sub(5) {
+            let (mut mx, mut my, mut xx, mut yy, mut xy) = (0f32, 0f32, 0f32, 0f32, 0f32);
+            for (j, gy) in g.iter().enumerate() {
+                for (i, gx) in g.iter().enumerate() {
+                    let k = gy * gx;
+                    let p = (cy + j - 5) * w + cx + i - 5;
+                    mx += k * x[p];
+                    my += k * y[p];
+                    xx += k * x[p] * x[p];
+                    yy += k * y[p] * y[p];
+                    xy += k * x[p] * y[p];
+                }
+            }
+            let (vx, vy, cov) = (xx - mx * mx, yy - my * my, xy - mx * my);
+            total += (((2.0 * mx * my + c1) * (2.0 * cov + c2))
+                / ((mx * mx + my * my + c1) * (vx + vy + c2))) as f64;
+            n += 1;
+        }
+    }
+    (total / n.max(1) as f64) as f32
+}
