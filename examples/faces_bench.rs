@@ -6,6 +6,7 @@
 //!   faces_bench train A_DIR B_DIR SECONDS SIZE WIDTH LATENT BATCH [HELDOUT]
 //!                                                     trains two identities; steps/s and SSIM of
 //!                                                     A's held-out faces rebuilt by A's decoder
+//!   faces_bench synth OUTDIR N SIZE                  N aligned drawn faces (no real person)
 //!   faces_bench convert VIDEO SECONDS SIZE            conversion frames per second
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -103,6 +104,14 @@ fn main() -> Result<()> {
                 "reconstruction": report.reconstruction,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Some("synth") => {
+            let (dir, n, size) = (PathBuf::from(&args[1]), args[2].parse::<usize>()?, args[3].parse::<usize>()?);
+            std::fs::create_dir_all(&dir)?;
+            let faces = benjamin::faces::synth::aligned_faces(&benjamin::faces::synth::Look::B, n, size, 7);
+            for (i, f) in faces.iter().enumerate() {
+                f.to_rgb().save(dir.join(format!("{i:05}.png")))?;
+            }
         }
         Some("convert") => {
             let video = Path::new(&args[1]);

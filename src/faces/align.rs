@@ -5,8 +5,8 @@
 use super::image::Planar;
 
 /// The five landmarks of the canonical face, as fractions of the aligned square: ArcFace's
-/// 112x112 template (eyes, nose tip, mouth corners), shrunk to 75% about the centre and raised
-/// by 5% so that the square holds the whole face from brow to chin with some cheek around it.
+/// 112x112 template (eyes, nose tip, mouth corners), shrunk to 90% about the centre and raised
+/// by 3% so that the square holds the whole face from brow to chin, and little else.
 pub const TEMPLATE: [[f32; 2]; 5] = {
     const ARC: [[f32; 2]; 5] = [
         [38.2946, 51.6963],
@@ -18,8 +18,8 @@ pub const TEMPLATE: [[f32; 2]; 5] = {
     let mut out = [[0f32; 2]; 5];
     let mut i = 0;
     while i < 5 {
-        out[i][0] = (ARC[i][0] / 112.0 - 0.5) * 0.75 + 0.5;
-        out[i][1] = (ARC[i][1] / 112.0 - 0.5) * 0.75 + 0.45;
+        out[i][0] = (ARC[i][0] / 112.0 - 0.5) * 0.9 + 0.5;
+        out[i][1] = (ARC[i][1] / 112.0 - 0.5) * 0.9 + 0.47;
         i += 1;
     }
     out
