@@ -23,7 +23,10 @@ use benjamin::progress::Progress;
 
 fn pngs(dir: &Path) -> Result<Vec<Planar>> {
     let files = benjamin::faces::actors::list_images(dir)?;
-    files.iter().map(|f| Ok(Planar::from_rgb(&image::open(f)?.to_rgb8()))).collect()
+    files
+        .iter()
+        .map(|f| Ok(Planar::from_rgb(&image::open(f)?.to_rgb8())))
+        .collect()
 }
 
 fn main() -> Result<()> {
@@ -40,10 +43,17 @@ fn main() -> Result<()> {
                 let faces = det.detect(&img)?;
                 out.push(serde_json::json!({"path": path, "seconds": t.elapsed().as_secs_f64(), "faces": faces}));
             }
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"images": out}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"images": out}))?
+            );
         }
         Some("frames") => {
-            let (video, dir, n) = (Path::new(&args[1]), PathBuf::from(&args[2]), args[3].parse::<usize>()?);
+            let (video, dir, n) = (
+                Path::new(&args[1]),
+                PathBuf::from(&args[2]),
+                args[3].parse::<usize>()?,
+            );
             std::fs::create_dir_all(&dir)?;
             let info = benjamin::media::source::probe(video)?;
             let step = info.duration / n as f64;
@@ -56,7 +66,11 @@ fn main() -> Result<()> {
             }
         }
         Some("export") => {
-            let (video, dir, size) = (Path::new(&args[1]), PathBuf::from(&args[2]), args[3].parse::<usize>()?);
+            let (video, dir, size) = (
+                Path::new(&args[1]),
+                PathBuf::from(&args[2]),
+                args[3].parse::<usize>()?,
+            );
             std::fs::create_dir_all(&dir)?;
             let det = Mtcnn::embedded(&dev)?;
             let info = benjamin::media::source::probe(video)?;
@@ -65,8 +79,15 @@ fn main() -> Result<()> {
             let mut n = 0;
             for_each_frame(video, 0.0, count, fps, |k, img| {
                 let p = Planar::from_rgb(img);
-                if let Some(d) = det.detect(&p)?.into_iter().filter(|d| d.score > 0.95 && d.height() > 40.0).max_by(|a, b| a.height().total_cmp(&b.height())) {
-                    warp(&p, &alignment(&d.landmarks, size), size).to_rgb().save(dir.join(format!("{k:05}.png")))?;
+                if let Some(d) = det
+                    .detect(&p)?
+                    .into_iter()
+                    .filter(|d| d.score > 0.95 && d.height() > 40.0)
+                    .max_by(|a, b| a.height().total_cmp(&b.height()))
+                {
+                    warp(&p, &alignment(&d.landmarks, size), size)
+                        .to_rgb()
+                        .save(dir.join(format!("{k:05}.png")))?;
                     n += 1;
                 }
                 Ok(())
@@ -77,19 +98,46 @@ fn main() -> Result<()> {
             let a = pngs(Path::new(&args[1]))?;
             let b = pngs(Path::new(&args[2]))?;
             let seconds: f64 = args[3].parse()?;
-            let (size, width, latent, batch): (usize, usize, usize, usize) =
-                (args[4].parse()?, args[5].parse()?, args[6].parse()?, args[7].parse()?);
-            let held: usize = args.get(8).map(|s| s.parse()).transpose()?.unwrap_or(a.len() / 5);
+            let (size, width, latent, batch): (usize, usize, usize, usize) = (
+                args[4].parse()?,
+                args[5].parse()?,
+                args[6].parse()?,
+                args[7].parse()?,
+            );
+            let held: usize = args
+                .get(8)
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or(a.len() / 5);
             // The last `held` faces of A (the end of the video) are never trained on.
             let (train_a, test_a) = a.split_at(a.len() - held);
-            let cfg = ModelConfig { resolution: size, width, latent, identities: vec!["a".into(), "b".into()] };
+            let cfg = ModelConfig {
+                resolution: size,
+                width,
+                latent,
+                identities: vec!["a".into(), "b".into()],
+            };
             let mut t = Trainer::open(&cfg, None, &dev)?;
             let sets = vec![
-                FaceSet { name: "a".into(), faces: train_a.to_vec() },
-                FaceSet { name: "b".into(), faces: b },
+                FaceSet {
+                    name: "a".into(),
+                    faces: train_a.to_vec(),
+                },
+                FaceSet {
+                    name: "b".into(),
+                    faces: b,
+                },
             ];
-            let opts = TrainOptions { batch, ..Default::default() };
-            let report = t.train(&sets, &opts, Instant::now() + Duration::from_secs_f64(seconds), &Progress::hidden())?;
+            let opts = TrainOptions {
+                batch,
+                ..Default::default()
+            };
+            let report = t.train(
+                &sets,
+                &opts,
+                Instant::now() + Duration::from_secs_f64(seconds),
+                &Progress::hidden(),
+            )?;
             let mut total = 0.0;
             for f in test_a {
                 let x = to_tensor(&[f], &dev)?;
@@ -106,9 +154,14 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Some("synth") => {
-            let (dir, n, size) = (PathBuf::from(&args[1]), args[2].parse::<usize>()?, args[3].parse::<usize>()?);
+            let (dir, n, size) = (
+                PathBuf::from(&args[1]),
+                args[2].parse::<usize>()?,
+                args[3].parse::<usize>()?,
+            );
             std::fs::create_dir_all(&dir)?;
-            let faces = benjamin::faces::synth::aligned_faces(&benjamin::faces::synth::Look::B, n, size, 7);
+            let faces =
+                benjamin::faces::synth::aligned_faces(&benjamin::faces::synth::Look::B, n, size, 7);
             for (i, f) in faces.iter().enumerate() {
                 f.to_rgb().save(dir.join(format!("{i:05}.png")))?;
             }
@@ -117,7 +170,12 @@ fn main() -> Result<()> {
             let video = Path::new(&args[1]);
             let seconds: f64 = args[2].parse()?;
             let size: usize = args[3].parse()?;
-            let cfg = ModelConfig { resolution: size, width: 32, latent: 256, identities: vec!["a".into(), "b".into()] };
+            let cfg = ModelConfig {
+                resolution: size,
+                width: 32,
+                latent: 256,
+                identities: vec!["a".into(), "b".into()],
+            };
             let t = Trainer::open(&cfg, None, &dev)?;
             let det = Mtcnn::embedded(&dev)?;
             let info = benjamin::media::source::probe(video)?;
@@ -129,7 +187,13 @@ fn main() -> Result<()> {
                 let t0 = Instant::now();
                 let found = det.detect(&p)?;
                 det_s += t0.elapsed().as_secs_f64();
-                let reps: Vec<Replacement> = found.iter().map(|d| Replacement { landmarks: d.landmarks, identity: 1 }).collect();
+                let reps: Vec<Replacement> = found
+                    .iter()
+                    .map(|d| Replacement {
+                        landmarks: d.landmarks,
+                        identity: 1,
+                    })
+                    .collect();
                 faces += reps.len();
                 let t1 = Instant::now();
                 swap_frame(&mut p, &reps, &t.model)?;
@@ -138,11 +202,14 @@ fn main() -> Result<()> {
             })
             .context("converting")?;
             let all = started.elapsed().as_secs_f64();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-                "frames": count, "faces": faces, "size": [info.width, info.height],
-                "frames_per_second": count as f64 / all, "detect_seconds": det_s, "swap_seconds": swap_s,
-                "swap_frames_per_second": count as f64 / swap_s, "resolution": size,
-            }))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "frames": count, "faces": faces, "size": [info.width, info.height],
+                    "frames_per_second": count as f64 / all, "detect_seconds": det_s, "swap_seconds": swap_s,
+                    "swap_frames_per_second": count as f64 / swap_s, "resolution": size,
+                }))?
+            );
         }
         _ => anyhow::bail!("usage: see the top of examples/faces_bench.rs"),
     }

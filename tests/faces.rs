@@ -72,7 +72,10 @@ fn actors_need_a_valid_consent_record() {
     );
     let list = common::run_ok(bin().args(["actors", "list", "--actors"]).arg(&actors_dir));
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(text.contains("Ana Lima") && text.contains("consent valid"), "{text}");
+    assert!(
+        text.contains("Ana Lima") && text.contains("consent valid"),
+        "{text}"
+    );
     let actor = actors::find(&actors_dir, "ana lima").unwrap();
     assert_eq!(actor.photos().unwrap().len(), 3);
     actor.consent().unwrap();
@@ -80,7 +83,10 @@ fn actors_need_a_valid_consent_record() {
     // The record removed by hand: the actor is refused with a clear error.
     std::fs::remove_file(actor.consent_path()).unwrap();
     let err = format!("{:#}", actor.consent().unwrap_err());
-    assert!(err.contains("no consent record") && err.contains("Ana Lima"), "{err}");
+    assert!(
+        err.contains("no consent record") && err.contains("Ana Lima"),
+        "{err}"
+    );
 
     common::run_ok(
         bin()
@@ -187,7 +193,12 @@ mod mtcnn {
         close(&flat(&prob), &floats(&raw["rnet_prob"]), 1e-5, "rnet prob");
         let (reg, marks, prob) = det.onet_forward(&pattern(2, 48, 48, 1.0)).unwrap();
         close(&flat(&reg), &floats(&raw["onet_reg"]), 1e-4, "onet reg");
-        close(&flat(&marks), &floats(&raw["onet_marks"]), 1e-4, "onet marks");
+        close(
+            &flat(&marks),
+            &floats(&raw["onet_marks"]),
+            1e-4,
+            "onet marks",
+        );
         close(&flat(&prob), &floats(&raw["onet_prob"]), 1e-5, "onet prob");
     }
 
@@ -208,7 +219,12 @@ mod mtcnn {
         got.sort_by(|a, b| b.score.total_cmp(&a.score));
         for (g, w) in got.iter().zip(want) {
             close(&g.bbox, &floats(&w["bbox"]), 0.05, "box");
-            close(&[g.score], &[w["score"].as_f64().unwrap() as f32], 1e-4, "score");
+            close(
+                &[g.score],
+                &[w["score"].as_f64().unwrap() as f32],
+                1e-4,
+                "score",
+            );
             let marks: Vec<f32> = g.landmarks.iter().flatten().copied().collect();
             let theirs: Vec<f32> = w["landmarks"]
                 .as_array()
@@ -247,13 +263,21 @@ mod align {
         }
         let est_known = umeyama(&t, &moved);
         for (a, b) in est_known.0.iter().zip(known.0) {
-            assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{est_known:?} vs {known:?}");
+            assert!(
+                (a - b).abs() < 1e-3 * b.abs().max(1.0),
+                "{est_known:?} vs {known:?}"
+            );
         }
         // Noise on the landmarks moves the estimate only a little.
         let noisy: Vec<[f32; 2]> = moved
             .iter()
             .enumerate()
-            .map(|(i, p)| [p[0] + [0.5, -0.3, 0.2, -0.4, 0.1][i], p[1] + [-0.2, 0.4, -0.5, 0.3, 0.0][i]])
+            .map(|(i, p)| {
+                [
+                    p[0] + [0.5, -0.3, 0.2, -0.4, 0.1][i],
+                    p[1] + [-0.2, 0.4, -0.5, 0.3, 0.0][i],
+                ]
+            })
             .collect();
         let est = umeyama(&noisy, &t);
         assert!((est.scale() - 1.0 / 2.7).abs() < 0.01, "{}", est.scale());
@@ -262,7 +286,13 @@ mod align {
     /// A drawn face warped into the square and back lands on itself.
     #[test]
     fn warp_and_paste_round_trip_a_face() {
-        let pose = Pose { cx: 90.0, cy: 75.0, size: 70.0, angle: 0.3, mouth_open: 0.2 };
+        let pose = Pose {
+            cx: 90.0,
+            cy: 75.0,
+            size: 70.0,
+            angle: 0.3,
+            mouth_open: 0.2,
+        };
         let img = Planar::from_rgb(&face_picture(180, 150, &Look::A, &pose));
         let m = alignment(&landmarks(&Look::A, &pose), 64);
         let square = warp(&img, &m, 64);
@@ -306,13 +336,24 @@ mod swap {
 
     fn sets(r: usize) -> Vec<FaceSet> {
         vec![
-            FaceSet { name: "a".into(), faces: aligned_faces(&Look::A, 24, r, 1) },
-            FaceSet { name: "b".into(), faces: aligned_faces(&Look::B, 24, r, 2) },
+            FaceSet {
+                name: "a".into(),
+                faces: aligned_faces(&Look::A, 24, r, 1),
+            },
+            FaceSet {
+                name: "b".into(),
+                faces: aligned_faces(&Look::B, 24, r, 2),
+            },
         ]
     }
 
     fn config(r: usize) -> ModelConfig {
-        ModelConfig { resolution: r, width: 8, latent: 32, identities: vec!["a".into(), "b".into()] }
+        ModelConfig {
+            resolution: r,
+            width: 8,
+            latent: 32,
+            identities: vec!["a".into(), "b".into()],
+        }
     }
 
     /// A tiny model's reconstruction loss falls on drawn faces.
@@ -320,7 +361,12 @@ mod swap {
     fn a_tiny_swap_model_learns_drawn_faces() {
         let sets = sets(16);
         let mut t = Trainer::open(&config(16), None, &Device::Cpu).unwrap();
-        let opts = TrainOptions { batch: 6, lr: 1e-3, max_steps: Some(150), ..Default::default() };
+        let opts = TrainOptions {
+            batch: 6,
+            lr: 1e-3,
+            max_steps: Some(150),
+            ..Default::default()
+        };
         let far = Instant::now() + Duration::from_secs(3600);
         let report = t.train(&sets, &opts, far, &Progress::hidden()).unwrap();
         assert_eq!(report.steps, 150);
@@ -337,23 +383,46 @@ mod swap {
         let dir = tempfile::tempdir().unwrap();
         let sets = sets(16);
         let far = Instant::now() + Duration::from_secs(3600);
-        let opts = TrainOptions { batch: 2, max_steps: Some(3), ..Default::default() };
+        let opts = TrainOptions {
+            batch: 2,
+            max_steps: Some(3),
+            ..Default::default()
+        };
         let mut t = Trainer::open(&config(16), Some(dir.path()), &Device::Cpu).unwrap();
         t.train(&sets, &opts, far, &Progress::hidden()).unwrap();
         let saved = benjamin::faces::train::load_model(dir.path(), &Device::Cpu).unwrap();
         let x = benjamin::faces::train::to_tensor(&[&sets[0].faces[0]], &Device::Cpu).unwrap();
         let before = t.model.forward(&x, 1).unwrap().0;
         let after = saved.forward(&x, 1).unwrap().0;
-        let diff = (before - after).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (before - after)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-6, "{diff}");
         let mut t = Trainer::open(&config(16), Some(dir.path()), &Device::Cpu).unwrap();
         assert_eq!(t.report.steps, 3);
-        let opts = TrainOptions { max_steps: Some(5), ..opts };
+        let opts = TrainOptions {
+            max_steps: Some(5),
+            ..opts
+        };
         let r = t.train(&sets, &opts, far, &Progress::hidden()).unwrap();
         assert_eq!((r.resumed_from, r.steps), (3, 5));
         // Another shape starts afresh.
-        let other = ModelConfig { width: 4, ..config(16) };
-        assert_eq!(Trainer::open(&other, Some(dir.path()), &Device::Cpu).unwrap().report.steps, 0);
+        let other = ModelConfig {
+            width: 4,
+            ..config(16)
+        };
+        assert_eq!(
+            Trainer::open(&other, Some(dir.path()), &Device::Cpu)
+                .unwrap()
+                .report
+                .steps,
+            0
+        );
     }
 }
 
@@ -365,7 +434,12 @@ mod conversion {
     use candle_core::Device;
 
     fn model() -> SwapModel {
-        let cfg = ModelConfig { resolution: 32, width: 8, latent: 16, identities: vec!["a".into(), "b".into()] };
+        let cfg = ModelConfig {
+            resolution: 32,
+            width: 8,
+            latent: 16,
+            identities: vec!["a".into(), "b".into()],
+        };
         SwapModel::new(&cfg, &Device::Cpu).unwrap()
     }
 
@@ -380,22 +454,39 @@ mod conversion {
         assert_eq!(frame.to_rgb().as_raw(), plain.as_raw());
 
         let mut img = background(160, 120, [90.0, 60.0, 40.0]);
-        let pose = Pose { cx: 110.0, cy: 60.0, size: 50.0, angle: 0.1, mouth_open: 0.3 };
+        let pose = Pose {
+            cx: 110.0,
+            cy: 60.0,
+            size: 50.0,
+            angle: 0.1,
+            mouth_open: 0.3,
+        };
         draw_face(&mut img, &Look::A, &pose);
         let mut frame = Planar::from_rgb(&img);
-        let faces = [Replacement { landmarks: landmarks(&Look::A, &pose), identity: 1 }];
+        let faces = [Replacement {
+            landmarks: landmarks(&Look::A, &pose),
+            identity: 1,
+        }];
         swap_frame(&mut frame, &faces, &model).unwrap();
         let out = frame.to_rgb();
         let mut changed_near = 0;
         for (x, y, p) in out.enumerate_pixels() {
-            let far = (x as f32 - pose.cx).abs() > pose.size || (y as f32 - pose.cy).abs() > pose.size;
+            let far =
+                (x as f32 - pose.cx).abs() > pose.size || (y as f32 - pose.cy).abs() > pose.size;
             if far {
-                assert_eq!(p, img.get_pixel(x, y), "pixel {x},{y} far from the face changed");
+                assert_eq!(
+                    p,
+                    img.get_pixel(x, y),
+                    "pixel {x},{y} far from the face changed"
+                );
             } else if p != img.get_pixel(x, y) {
                 changed_near += 1;
             }
         }
-        assert!(changed_near > 300, "the face was not replaced ({changed_near} pixels changed)");
+        assert!(
+            changed_near > 300,
+            "the face was not replaced ({changed_near} pixels changed)"
+        );
         assert_eq!(out.get_pixel(2, 2), img.get_pixel(2, 2));
     }
 }
@@ -414,12 +505,24 @@ mod stage {
 
     /// 2 s at 10 fps of a drawn face that drifts and talks.
     fn face_video(path: &Path) {
-        let opts = Mp4Options { width: 160, height: 120, fps: 10, preset: "ultrafast".into(), crf: 18 };
+        let opts = Mp4Options {
+            width: 160,
+            height: 120,
+            fps: 10,
+            preset: "ultrafast".into(),
+            crf: 18,
+        };
         let mut w = Mp4Writer::create(path, &opts, None, Vec::new()).unwrap();
         let mut conv = RgbConverter::default();
         for i in 0..20 {
             let mut img = background(160, 120, [70.0, 90.0, 110.0]);
-            let pose = Pose { cx: 70.0 + i as f32, cy: 60.0, size: 60.0, angle: 0.05, mouth_open: (i % 4) as f32 / 4.0 };
+            let pose = Pose {
+                cx: 70.0 + i as f32,
+                cy: 60.0,
+                size: 60.0,
+                angle: 0.05,
+                mouth_open: (i % 4) as f32 / 4.0,
+            };
             draw_face(&mut img, &Look::A, &pose);
             w.write_frame(&mut conv.to_yuv(&img).unwrap()).unwrap();
         }
@@ -427,29 +530,55 @@ mod stage {
     }
 
     fn shot(source: PathBuf, a: f64, b: f64, scene: u32) -> Shot {
-        Shot { source, in_point: a, out_point: b, scene, licence: "CC0".into(), attribution: "tests".into() }
+        Shot {
+            source,
+            in_point: a,
+            out_point: b,
+            scene,
+            licence: "CC0".into(),
+            attribution: "tests".into(),
+        }
     }
 
     fn film(dir: &Path) -> Film {
         let media = dir.join("media");
         std::fs::create_dir_all(&media).unwrap();
         face_video(&media.join("face.mp4"));
-        benjamin::media::synth::write_still(&media.join("empty.png"), 160, 120, [40, 90, 60]).unwrap();
+        benjamin::media::synth::write_still(&media.join("empty.png"), 160, 120, [40, 90, 60])
+            .unwrap();
         // The actor: drawn faces of another look, with consent.
         let photos = dir.join("photos");
         std::fs::create_dir_all(&photos).unwrap();
         for (i, size) in [56.0, 64.0, 72.0].into_iter().enumerate() {
-            let pose = Pose { cx: 64.0, cy: 64.0, size, angle: 0.1 * i as f32 - 0.1, mouth_open: 0.3 };
-            face_picture(128, 128, &Look::B, &pose).save(photos.join(format!("{i}.png"))).unwrap();
+            let pose = Pose {
+                cx: 64.0,
+                cy: 64.0,
+                size,
+                angle: 0.1 * i as f32 - 0.1,
+                mouth_open: 0.3,
+            };
+            face_picture(128, 128, &Look::B, &pose)
+                .save(photos.join(format!("{i}.png")))
+                .unwrap();
         }
         std::fs::write(dir.join("consent.toml"), CONSENT).unwrap();
         let actors_dir = dir.join("actors");
-        benjamin::faces::actors::add(&actors_dir, "Ana Lima", &photos, &dir.join("consent.toml"), &Progress::hidden()).unwrap();
+        benjamin::faces::actors::add(
+            &actors_dir,
+            "Ana Lima",
+            &photos,
+            &dir.join("consent.toml"),
+            &Progress::hidden(),
+        )
+        .unwrap();
         let mut settings = FilmSettings::new("Faces".into(), Genre::Noir, 3, 0.01);
         settings.actors = Some(actors_dir);
         let film = Film::save(&dir.join("film"), &settings).unwrap();
         let shots = EdlFragment {
-            shots: vec![shot(media.join("face.mp4"), 0.5, 1.5, 1), shot(PathBuf::from("../../media/empty.png"), 0.0, 1.0, 1)],
+            shots: vec![
+                shot(media.join("face.mp4"), 0.5, 1.5, 1),
+                shot(PathBuf::from("../../media/empty.png"), 0.0, 1.0, 1),
+            ],
             ..Default::default()
         };
         let path = film.stage_dir("shots").join("edl.json");
@@ -466,25 +595,37 @@ mod stage {
         let film = film(dir.path());
         let out = film.stage_dir("faces");
         let deadline = Instant::now() + Duration::from_secs(5);
-        let outcome = benjamin::faces::stage::run_stage(&film, &out, deadline, &Progress::hidden()).unwrap();
+        let outcome =
+            benjamin::faces::stage::run_stage(&film, &out, deadline, &Progress::hidden()).unwrap();
         assert_eq!(outcome.notes["swapped"], 1, "{}", outcome.notes);
-        let frag: EdlFragment = serde_json::from_slice(&std::fs::read(out.join("edl.json")).unwrap()).unwrap();
+        let frag: EdlFragment =
+            serde_json::from_slice(&std::fs::read(out.join("edl.json")).unwrap()).unwrap();
         assert_eq!(frag.shots.len(), 2);
         assert_eq!(frag.shots[0].source, PathBuf::from("clips/001.mp4"));
         assert_eq!(frag.shots[0].in_point, 0.0);
         assert!((frag.shots[0].out_point - 1.0).abs() < 1e-9);
-        assert_eq!(frag.shots[1].source, PathBuf::from("../shots/../../media/empty.png"));
+        assert_eq!(
+            frag.shots[1].source,
+            PathBuf::from("../shots/../../media/empty.png")
+        );
         assert!(out.join("../shots/../../media/empty.png").is_file());
         let info = benjamin::media::source::probe(&out.join("clips/001.mp4")).unwrap();
         assert_eq!((info.width, info.height), (160, 120));
         assert!((info.frame_rate - 10.0).abs() < 1e-6);
-        let cast: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("cast.json")).unwrap()).unwrap();
+        let cast: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("cast.json")).unwrap()).unwrap();
         assert_eq!(cast["characters"]["ANA-LIMA"], "ana-lima", "{cast}");
         assert!(outcome.notes["training"]["steps"].as_u64().unwrap() >= 30);
 
         // A second run resumes the training.
-        let again = benjamin::faces::stage::run_stage(&film, &out, Instant::now(), &Progress::hidden()).unwrap();
-        assert!(again.notes["training"]["resumed_from"].as_u64().unwrap() >= 30, "{}", again.notes);
+        let again =
+            benjamin::faces::stage::run_stage(&film, &out, Instant::now(), &Progress::hidden())
+                .unwrap();
+        assert!(
+            again.notes["training"]["resumed_from"].as_u64().unwrap() >= 30,
+            "{}",
+            again.notes
+        );
     }
 
     /// An actor whose consent record is gone stops the stage with a clear error.
@@ -493,11 +634,19 @@ mod stage {
         let dir = tempfile::tempdir().unwrap();
         let film = film(dir.path());
         std::fs::remove_file(dir.path().join("actors/ana-lima/consent.toml")).unwrap();
-        let Err(err) = benjamin::faces::stage::run_stage(&film, &film.stage_dir("faces"), Instant::now(), &Progress::hidden()) else {
+        let Err(err) = benjamin::faces::stage::run_stage(
+            &film,
+            &film.stage_dir("faces"),
+            Instant::now(),
+            &Progress::hidden(),
+        ) else {
             panic!("the stage ran without consent");
         };
         let msg = format!("{err:#}");
-        assert!(msg.contains("Ana Lima") && msg.contains("no consent record"), "{msg}");
+        assert!(
+            msg.contains("Ana Lima") && msg.contains("no consent record"),
+            "{msg}"
+        );
         assert!(!film.stage_dir("faces").join("edl.json").exists());
     }
 }

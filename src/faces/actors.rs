@@ -97,7 +97,12 @@ impl Consent {
 
     /// Checks that this record lets benjamin swap `actor`'s face into a film on `today`.
     pub fn check(&self, actor: &str, today: &str) -> Result<()> {
-        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
         if norm(&self.name).is_empty() || norm(&self.name) != norm(actor) {
             bail!(
                 "it is for {:?}, not for {actor:?} (its `name` must be the actor's name)",
@@ -174,7 +179,10 @@ impl Actor {
             );
         }
         let consent = Consent::load(&path).with_context(|| {
-            format!("actor {:?}: the consent record is unreadable", self.info.name)
+            format!(
+                "actor {:?}: the consent record is unreadable",
+                self.info.name
+            )
         })?;
         consent.check(&self.info.name, &today()).with_context(|| {
             format!(
@@ -305,7 +313,10 @@ pub fn add(
         } else if photos.is_file() {
             frames_from_video(photos, &staging.join(PHOTOS_DIR), progress)?
         } else {
-            bail!("{} is neither a folder of photos nor a video", photos.display());
+            bail!(
+                "{} is neither a folder of photos nor a video",
+                photos.display()
+            );
         };
         let text = std::fs::read_to_string(consent_file)?;
         fsutil::write_atomic(&staging.join(CONSENT_FILE), text.as_bytes())?;
@@ -314,7 +325,10 @@ pub fn add(
             added: today(),
             source: photos.display().to_string(),
         };
-        fsutil::write_atomic(&staging.join(ACTOR_FILE), toml::to_string(&info)?.as_bytes())?;
+        fsutil::write_atomic(
+            &staging.join(ACTOR_FILE),
+            toml::to_string(&info)?.as_bytes(),
+        )?;
         Ok(n)
     })();
     if let Err(e) = result {
@@ -322,7 +336,8 @@ pub fn add(
         return Err(e);
     }
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot replace {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot replace {}", dir.display()))?;
     }
     std::fs::rename(&staging, &dir)
         .with_context(|| format!("cannot move the actor into {}", dir.display()))?;
@@ -384,13 +399,17 @@ mod tests {
 
     #[test]
     fn each_defect_is_named() {
-        let cases: Vec<(Box<dyn Fn(&mut Consent)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Consent)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|c| c.name = "Bo".into()), "not for"),
             (Box::new(|c| c.signed_by = " ".into()), "signed_by"),
             (Box::new(|c| c.date = "2024-02-30".into()), "not a date"),
             (Box::new(|c| c.date = "2026-01-01".into()), "future"),
             (Box::new(|c| c.uses = vec!["voice".into()]), "face-swap"),
-            (Box::new(|c| c.expires = Some("2024-12-31".into())), "expired"),
+            (
+                Box::new(|c| c.expires = Some("2024-12-31".into())),
+                "expired",
+            ),
             (Box::new(|c| c.revoked = true), "revoked"),
         ];
         for (change, want) in cases {

@@ -106,7 +106,9 @@ pub fn umeyama(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Affine {
     };
     let tx = dx - (a * sx - b * sy);
     let ty = dy - (b * sx + a * sy);
-    Affine([a as f32, -b as f32, tx as f32, b as f32, a as f32, ty as f32])
+    Affine([
+        a as f32, -b as f32, tx as f32, b as f32, a as f32, ty as f32,
+    ])
 }
 
 /// The map from the picture to the aligned square of `size` for a face's landmarks.
@@ -133,12 +135,27 @@ pub fn warp(img: &Planar, to_square: &Affine, size: usize) -> Planar {
 }
 
 /// The pixels of `img` that the square of `size` covers through `to_square`: (x0, y0, x1, y1), exclusive ends.
-pub fn footprint(to_square: &Affine, size: usize, width: usize, height: usize) -> Option<[usize; 4]> {
+pub fn footprint(
+    to_square: &Affine,
+    size: usize,
+    width: usize,
+    height: usize,
+) -> Option<[usize; 4]> {
     let inv = to_square.inverse();
     let s = size as f32;
     let corners = [[-0.5, -0.5], [s, -0.5], [-0.5, s], [s, s]].map(|p| inv.apply(p));
-    let x0 = corners.iter().map(|p| p[0]).fold(f32::MAX, f32::min).floor().max(0.0) as usize;
-    let y0 = corners.iter().map(|p| p[1]).fold(f32::MAX, f32::min).floor().max(0.0) as usize;
+    let x0 = corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::MAX, f32::min)
+        .floor()
+        .max(0.0) as usize;
+    let y0 = corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::MAX, f32::min)
+        .floor()
+        .max(0.0) as usize;
     let x1 = (corners.iter().map(|p| p[0]).fold(f32::MIN, f32::max).ceil() + 1.0)
         .clamp(0.0, width as f32) as usize;
     let y1 = (corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max).ceil() + 1.0)
@@ -168,9 +185,8 @@ pub fn paste(frame: &mut Planar, face: &Planar, mask: &Planar, to_square: &Affin
             }
             face.sample(u, v, &mut f);
             let at = (y * frame.width + x) * 3;
-            for c in 0..3 {
-                let old = frame.data[at + c];
-                frame.data[at + c] = a * f[c] + (1.0 - a) * old;
+            for (px, fc) in frame.data[at..at + 3].iter_mut().zip(f) {
+                *px = a * fc + (1.0 - a) * *px;
             }
         }
     }

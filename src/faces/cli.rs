@@ -50,7 +50,9 @@ impl ActorsCommand {
                 let actor = actors::add(&dir, &name, &photos, &consent, progress)?;
                 let n = actor.photos()?.len();
                 if json {
-                    print_json(&serde_json::json!({"actor": actor.info.name, "id": actor.id, "dir": actor.dir, "photos": n}));
+                    print_json(
+                        &serde_json::json!({"actor": actor.info.name, "id": actor.id, "dir": actor.dir, "photos": n}),
+                    );
                 } else {
                     progress.info(format!(
                         "added {} with {n} photo(s) in {}",
@@ -121,7 +123,9 @@ impl FacesCommand {
                 let frames = super::detect::detect_file(&det, &input, fps, progress)?;
                 let seconds = started.elapsed().as_secs_f64();
                 if json {
-                    print_json(&serde_json::json!({"input": input, "frames": frames, "seconds": seconds}));
+                    print_json(
+                        &serde_json::json!({"input": input, "frames": frames, "seconds": seconds}),
+                    );
                 } else {
                     for f in &frames {
                         for d in &f.faces {

@@ -86,7 +86,13 @@ pub fn colour_match(face: &mut Planar, target: &Planar, mask: &Planar) {
         .map(|i| rgb_to_lab([face.data[i * 3], face.data[i * 3 + 1], face.data[i * 3 + 2]]))
         .collect();
     let lab_t: Vec<[f32; 3]> = (0..n)
-        .map(|i| rgb_to_lab([target.data[i * 3], target.data[i * 3 + 1], target.data[i * 3 + 2]]))
+        .map(|i| {
+            rgb_to_lab([
+                target.data[i * 3],
+                target.data[i * 3 + 1],
+                target.data[i * 3 + 2],
+            ])
+        })
         .collect();
     let stats = |lab: &[[f32; 3]]| {
         let mut w = 0f64;
@@ -111,7 +117,11 @@ pub fn colour_match(face: &mut Planar, target: &Planar, mask: &Planar) {
         let mut q = [0f32; 3];
         for c in 0..3 {
             // The spread ratio is bounded so that a flat face is not blown up.
-            let k = if sf[c] > 1e-3 { (st[c] / sf[c]).clamp(0.5, 2.0) } else { 1.0 };
+            let k = if sf[c] > 1e-3 {
+                (st[c] / sf[c]).clamp(0.5, 2.0)
+            } else {
+                1.0
+            };
             q[c] = ((p[c] as f64 - mf[c]) * k + mt[c]) as f32;
         }
         let rgb = lab_to_rgb(q);
@@ -187,8 +197,13 @@ pub fn swap_frame(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) 
     ids.sort();
     ids.dedup();
     for id in ids {
-        let which: Vec<usize> = (0..faces.len()).filter(|&i| faces[i].identity == id).collect();
-        let x = to_tensor(&which.iter().map(|&i| &crops[i]).collect::<Vec<_>>(), &model.device)?;
+        let which: Vec<usize> = (0..faces.len())
+            .filter(|&i| faces[i].identity == id)
+            .collect();
+        let x = to_tensor(
+            &which.iter().map(|&i| &crops[i]).collect::<Vec<_>>(),
+            &model.device,
+        )?;
         let (face, mask): (Tensor, Tensor) = model.forward(&x, id)?;
         for (k, &i) in which.iter().enumerate() {
             outputs[i] = Some((from_tensor(&face, k)?, from_tensor(&mask, k)?));
@@ -209,7 +224,12 @@ mod tests {
 
     #[test]
     fn lab_round_trips() {
-        for p in [[0.0, 0.0, 0.0], [255.0, 255.0, 255.0], [200.0, 120.0, 80.0], [10.0, 200.0, 30.0]] {
+        for p in [
+            [0.0, 0.0, 0.0],
+            [255.0, 255.0, 255.0],
+            [200.0, 120.0, 80.0],
+            [10.0, 200.0, 30.0],
+        ] {
             let q = lab_to_rgb(rgb_to_lab(p));
             for c in 0..3 {
                 assert!((p[c] - q[c]).abs() < 0.5, "{p:?} -> {q:?}");

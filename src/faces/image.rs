@@ -25,7 +25,9 @@ impl RgbConverter {
                 format::Pixel::RGB24,
                 w,
                 h,
-                scaling::Flags::BILINEAR | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
+                scaling::Flags::BILINEAR
+                    | scaling::Flags::ACCURATE_RND
+                    | scaling::Flags::FULL_CHR_H_INT,
             )
             .map_err(|e| anyhow!("cannot convert {fmt:?} pictures to RGB: {e}"))?;
             self.to_rgb = Some((fmt, w, h, ctx));
@@ -156,7 +158,9 @@ pub fn ssim(a: &Planar, b: &Planar) -> f32 {
     };
     let (x, y) = (luma(a), luma(b));
     let (w, h) = (a.width, a.height);
-    let g: Vec<f32> = (-5i32..=5).map(|k| (-(k * k) as f32 / (2.0 * 1.5 * 1.5)).exp()).collect();
+    let g: Vec<f32> = (-5i32..=5)
+        .map(|k| (-(k * k) as f32 / (2.0 * 1.5 * 1.5)).exp())
+        .collect();
     let gs: f32 = g.iter().sum();
     let g: Vec<f32> = g.iter().map(|v| v / gs).collect();
     let (c1, c2) = ((0.01f32 * 255.0).powi(2), (0.03f32 * 255.0).powi(2));

@@ -174,7 +174,10 @@ impl SwapModel {
             "the face resolution must be a power of two, 16 or more (not {})",
             config.resolution
         );
-        anyhow::ensure!(!config.identities.is_empty(), "a swap model needs identities");
+        anyhow::ensure!(
+            !config.identities.is_empty(),
+            "a swap model needs identities"
+        );
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, device);
         let encoder = Encoder::new(config, vb.pp("enc"))?;
@@ -285,7 +288,12 @@ mod tests {
             .unwrap()
             .reshape((1, 4, 2, 2))
             .unwrap();
-        let y = pixel_shuffle(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let y = pixel_shuffle(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(
             y,
             vec![0., 4., 1., 5., 8., 12., 9., 13., 2., 6., 3., 7., 10., 14., 11., 15.]
@@ -303,8 +311,16 @@ mod tests {
             if name.starts_with("dec1") {
                 continue;
             }
-            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
-            let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {name}"));
+            let norm = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(norm > 0.0, "zero gradient for {name}");
         }
     }

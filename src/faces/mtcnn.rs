@@ -153,7 +153,9 @@ impl RNet {
         let x = self.p2.forward(&self.c2.forward(&x)?)?;
         let x = max_pool_ceil(&x, 3, 2)?;
         let x = self.p3.forward(&self.c3.forward(&x)?)?;
-        let x = self.p4.forward(&self.d4.forward(&flatten_transposed(&x)?)?)?;
+        let x = self
+            .p4
+            .forward(&self.d4.forward(&flatten_transposed(&x)?)?)?;
         let a = candle_nn::ops::softmax(&self.d51.forward(&x)?, D::Minus1)?;
         Ok((self.d52.forward(&x)?, a.narrow(1, 1, 1)?.squeeze(1)?))
     }
@@ -202,7 +204,9 @@ impl ONet {
         let x = self.p3.forward(&self.c3.forward(&x)?)?;
         let x = max_pool_ceil(&x, 2, 2)?;
         let x = self.p4.forward(&self.c4.forward(&x)?)?;
-        let x = self.p5.forward(&self.d5.forward(&flatten_transposed(&x)?)?)?;
+        let x = self
+            .p5
+            .forward(&self.d5.forward(&flatten_transposed(&x)?)?)?;
         let a = candle_nn::ops::softmax(&self.d61.forward(&x)?, D::Minus1)?;
         Ok((
             self.d62.forward(&x)?,
@@ -446,7 +450,10 @@ impl Mtcnn {
             }
         }
         let n = kept.len();
-        Ok((kept, Tensor::from_vec(data, (n, 3, size, size), &self.device)?))
+        Ok((
+            kept,
+            Tensor::from_vec(data, (n, 3, size, size), &self.device)?,
+        ))
     }
 }
 
@@ -581,7 +588,10 @@ mod tests {
         // 4x2 -> 2x1: each output averages a 2x2 block.
         let out = area_resize(&img, 0, 0, 4, 2, 1, 2);
         let back: Vec<f32> = out.iter().map(|v| v / 0.0078125 + 127.5).collect();
-        assert!((back[0] - 25.0).abs() < 1e-3 && (back[1] - 45.0).abs() < 1e-3, "{back:?}");
+        assert!(
+            (back[0] - 25.0).abs() < 1e-3 && (back[1] - 45.0).abs() < 1e-3,
+            "{back:?}"
+        );
     }
 
     #[test]

@@ -82,7 +82,8 @@ fn shots_fragment_path(film: &Film) -> PathBuf {
 /// The shots the shots stage chose, with their sources resolved (as the cut resolves them).
 pub fn load_shots(film: &Film) -> Result<Vec<(Shot, PathBuf)>> {
     let path = shots_fragment_path(film);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let frag: EdlFragment = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid edit-list fragment", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -90,7 +91,11 @@ pub fn load_shots(film: &Film) -> Result<Vec<(Shot, PathBuf)>> {
         .shots
         .into_iter()
         .map(|s| {
-            let resolved = if s.source.is_relative() { base.join(&s.source) } else { s.source.clone() };
+            let resolved = if s.source.is_relative() {
+                base.join(&s.source)
+            } else {
+                s.source.clone()
+            };
             (s, resolved)
         })
         .collect())
@@ -139,7 +144,12 @@ pub fn choose_config(train_seconds: f64, device: &Device, identities: Vec<String
     } else {
         (64, 48, 512)
     };
-    ModelConfig { resolution, width, latent, identities }
+    ModelConfig {
+        resolution,
+        width,
+        latent,
+        identities,
+    }
 }
 
 struct ShotScan {
@@ -159,8 +169,18 @@ fn scan_shot(
     bar: &indicatif::ProgressBar,
 ) -> Result<ShotScan> {
     let info = source::probe(source)?;
-    let fps = if info.still { 1.0 } else if info.frame_rate > 0.0 { info.frame_rate.round().max(1.0) } else { 25.0 };
-    let frames = if info.still { 1 } else { (((shot.out_point - shot.in_point) * fps).round() as usize).max(1) };
+    let fps = if info.still {
+        1.0
+    } else if info.frame_rate > 0.0 {
+        info.frame_rate.round().max(1.0)
+    } else {
+        25.0
+    };
+    let frames = if info.still {
+        1
+    } else {
+        (((shot.out_point - shot.in_point) * fps).round() as usize).max(1)
+    };
     let mut detections: Vec<Vec<Detection>> = Vec::with_capacity(frames);
     let side = info.width.max(info.height);
     let k = (DETECT_SIDE as f32 / side as f32).min(1.0);
@@ -185,22 +205,36 @@ fn scan_shot(
         if i % crop_every == 0 {
             let full = Planar::from_rgb(img);
             for d in found.iter().filter(|d| d.score >= 0.95) {
-                crops.push(warp(&full, &alignment(&d.landmarks, resolution), resolution));
+                crops.push(warp(
+                    &full,
+                    &alignment(&d.landmarks, resolution),
+                    resolution,
+                ));
             }
         }
         detections.push(found);
         bar.inc(1);
         Ok(())
     })?;
-    let opts = TrackOptions { min_frames: 3.min(frames), ..Default::default() };
-    Ok(ShotScan { tracks: track(&detections, &opts), frames, fps, still: info.still })
+    let opts = TrackOptions {
+        min_frames: 3.min(frames),
+        ..Default::default()
+    };
+    Ok(ShotScan {
+        tracks: track(&detections, &opts),
+        frames,
+        fps,
+        still: info.still,
+    })
 }
 
 /// The actor's aligned faces: the largest confident face of each photo.
 fn actor_faces(det: &Mtcnn, actor: &Actor, resolution: usize) -> Result<Vec<Planar>> {
     let mut out = Vec::new();
     for photo in actor.photos()? {
-        let img = image::open(&photo).with_context(|| format!("cannot read {}", photo.display()))?.to_rgb8();
+        let img = image::open(&photo)
+            .with_context(|| format!("cannot read {}", photo.display()))?
+            .to_rgb8();
         let planar = Planar::from_rgb(&img);
         let best = det
             .detect(&planar)?
@@ -208,7 +242,11 @@ fn actor_faces(det: &Mtcnn, actor: &Actor, resolution: usize) -> Result<Vec<Plan
             .filter(|d| d.score >= 0.9)
             .max_by(|a, b| a.height().total_cmp(&b.height()));
         if let Some(d) = best {
-            out.push(warp(&planar, &alignment(&d.landmarks, resolution), resolution));
+            out.push(warp(
+                &planar,
+                &alignment(&d.landmarks, resolution),
+                resolution,
+            ));
         }
     }
     if out.is_empty() {
@@ -224,7 +262,9 @@ fn actor_faces(det: &Mtcnn, actor: &Actor, resolution: usize) -> Result<Vec<Plan
 fn thin(mut faces: Vec<Planar>, max: usize) -> Vec<Planar> {
     if faces.len() > max {
         let step = faces.len() as f64 / max as f64;
-        faces = (0..max).map(|i| faces[(i as f64 * step) as usize].clone()).collect();
+        faces = (0..max)
+            .map(|i| faces[(i as f64 * step) as usize].clone())
+            .collect();
     }
     faces
 }
@@ -255,7 +295,10 @@ fn convert_shot(
         casting
             .iter()
             .filter_map(|&(t, id)| {
-                scan.tracks[t].frames[k].as_ref().map(|d| Replacement { landmarks: d.landmarks, identity: id })
+                scan.tracks[t].frames[k].as_ref().map(|d| Replacement {
+                    landmarks: d.landmarks,
+                    identity: id,
+                })
             })
             .collect()
     };
@@ -264,7 +307,9 @@ fn convert_shot(
         let mut frame = Planar::from_rgb(&img);
         swap_frame(&mut frame, &replacements(0), &trainer.model)?;
         let file = AtomicFile::new(out)?;
-        frame.to_rgb().save_with_format(file.path(), image::ImageFormat::Png)?;
+        frame
+            .to_rgb()
+            .save_with_format(file.path(), image::ImageFormat::Png)?;
         file.commit()?;
         bar.inc(1);
         return Ok(shot.out_point - shot.in_point);
@@ -272,7 +317,13 @@ fn convert_shot(
     let info = source::probe(source)?;
     let (w, h) = (info.width & !1, info.height & !1);
     let file = AtomicFile::new(out)?;
-    let opts = Mp4Options { width: w, height: h, fps: scan.fps as u32, preset: "veryfast".into(), crf: 18 };
+    let opts = Mp4Options {
+        width: w,
+        height: h,
+        fps: scan.fps as u32,
+        preset: "veryfast".into(),
+        crf: 18,
+    };
     let mut writer = Mp4Writer::create(file.path(), &opts, None, Vec::new())?;
     let mut conv = RgbConverter::default();
     for_each_frame(source, shot.in_point, scan.frames, scan.fps, |k, img| {
@@ -285,7 +336,11 @@ fn convert_shot(
             swap_frame(&mut frame, &faces, &trainer.model)?;
             frame.to_rgb()
         };
-        let img = if (w, h) != img.dimensions() { image::imageops::crop_imm(&img, 0, 0, w, h).to_image() } else { img };
+        let img = if (w, h) != img.dimensions() {
+            image::imageops::crop_imm(&img, 0, 0, w, h).to_image()
+        } else {
+            img
+        };
         writer.write_frame(&mut conv.to_yuv(&img)?)?;
         bar.inc(1);
         Ok(())
@@ -315,7 +370,14 @@ impl Stage for FacesStage {
             let mut own = vec![actor.consent_path(), actor.dir.join(actors::ACTOR_FILE)];
             own.extend(actor.photos().unwrap_or_default());
             for p in own.into_iter().filter(|p| p.is_file()) {
-                files.insert(format!("actors/{}/{}", actor.id, p.file_name().unwrap().to_string_lossy()), fsutil::hash_file(&p)?);
+                files.insert(
+                    format!(
+                        "actors/{}/{}",
+                        actor.id,
+                        p.file_name().unwrap().to_string_lossy()
+                    ),
+                    fsutil::hash_file(&p)?,
+                );
             }
         }
         Ok(StageInputs {
@@ -335,7 +397,12 @@ impl Stage for FacesStage {
 }
 
 /// The stage's work, callable without the pipeline (the tests and benchmarks use it).
-pub fn run_stage(film: &Film, dir: &Path, deadline: Instant, progress: &Progress) -> Result<StageOutcome> {
+pub fn run_stage(
+    film: &Film,
+    dir: &Path,
+    deadline: Instant,
+    progress: &Progress,
+) -> Result<StageOutcome> {
     let started = Instant::now();
     let shots = load_shots(film)?;
     let actors = actors_of(film)?;
@@ -367,24 +434,41 @@ pub fn run_stage(film: &Film, dir: &Path, deadline: Instant, progress: &Progress
     };
     let cast_path = dir.join(CAST_FILE);
     let existing: FaceCast = match std::fs::read_to_string(&cast_path) {
-        Ok(t) => serde_json::from_str(&t).with_context(|| format!("{} is not a valid cast: {{\"characters\": {{\"NAME\": \"actor-id\"}}}}", cast_path.display()))?,
+        Ok(t) => serde_json::from_str(&t).with_context(|| {
+            format!(
+                "{} is not a valid cast: {{\"characters\": {{\"NAME\": \"actor-id\"}}}}",
+                cast_path.display()
+            )
+        })?,
         Err(_) => FaceCast::default(),
     };
     // Without a screenplay, the actors play the faces in order of size.
-    let characters = if characters.is_empty() { actors.iter().map(|a| a.id.to_uppercase()).collect() } else { characters };
+    let characters = if characters.is_empty() {
+        actors.iter().map(|a| a.id.to_uppercase()).collect()
+    } else {
+        characters
+    };
     let cast = cast(&characters, &actors, &existing);
     for (c, a) in &cast.characters {
         if !a.is_empty() && !actors.iter().any(|x| &x.id == a) {
-            bail!("{}: {c} is cast as {a:?}, who is not a registered actor", cast_path.display());
+            bail!(
+                "{}: {c} is cast as {a:?}, who is not a registered actor",
+                cast_path.display()
+            );
         }
     }
-    let used: Vec<&Actor> = actors.iter().filter(|a| cast.characters.values().any(|v| v == &a.id)).collect();
+    let used: Vec<&Actor> = actors
+        .iter()
+        .filter(|a| cast.characters.values().any(|v| v == &a.id))
+        .collect();
 
     let device = crate::nn::device();
     let mut identities: Vec<String> = used.iter().map(|a| a.id.clone()).collect();
     identities.push(SHOTS_IDENTITY.into());
     let model_dir = dir.join(MODEL_DIR);
-    let budget = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+    let budget = deadline
+        .saturating_duration_since(Instant::now())
+        .as_secs_f64();
     let config = match super::train::read_config(&model_dir)? {
         Some(c) if c.identities == identities => c,
         _ => choose_config(budget * 0.6, &device, identities.clone()),
@@ -400,7 +484,10 @@ pub fn run_stage(film: &Film, dir: &Path, deadline: Instant, progress: &Progress
     let mut shot_crops = Vec::new();
     let mut scans = Vec::new();
     for (shot, src) in &shots {
-        scans.push(scan_shot(&det, shot, src, r, &mut shot_crops, &bar).with_context(|| format!("finding faces in {}", src.display()))?);
+        scans.push(
+            scan_shot(&det, shot, src, r, &mut shot_crops, &bar)
+                .with_context(|| format!("finding faces in {}", src.display()))?,
+        );
     }
     bar.finish_and_clear();
 
@@ -408,30 +495,59 @@ pub fn run_stage(film: &Film, dir: &Path, deadline: Instant, progress: &Progress
     let mut plans: Vec<Vec<(usize, usize)>> = Vec::new();
     let mut reports = Vec::new();
     for (i, ((shot, src), scan)) in shots.iter().zip(&scans).enumerate() {
-        let in_scene = scene_characters.get(&shot.scene).cloned().unwrap_or_else(|| characters.clone());
-        let mut order = in_scene.iter().filter(|c| cast.characters.get(*c).is_some_and(|a| !a.is_empty()));
+        let in_scene = scene_characters
+            .get(&shot.scene)
+            .cloned()
+            .unwrap_or_else(|| characters.clone());
+        let mut order = in_scene
+            .iter()
+            .filter(|c| cast.characters.get(*c).is_some_and(|a| !a.is_empty()));
         let mut plan = Vec::new();
         let mut faces = Vec::new();
         for (t, tr) in scan.tracks.iter().enumerate() {
             let character = order.next().cloned();
-            let actor = character.as_ref().and_then(|c| cast.characters.get(c)).cloned();
+            let actor = character
+                .as_ref()
+                .and_then(|c| cast.characters.get(c))
+                .cloned();
             if let Some(a) = &actor {
-                let id = identities.iter().position(|x| x == a).expect("cast actors are identities");
+                let id = identities
+                    .iter()
+                    .position(|x| x == a)
+                    .expect("cast actors are identities");
                 plan.push((t, id));
             }
-            faces.push(FaceReport { frames: tr.len(), mean_height: tr.mean_size(), character, actor });
+            faces.push(FaceReport {
+                frames: tr.len(),
+                mean_height: tr.mean_size(),
+                character,
+                actor,
+            });
         }
-        reports.push(ShotReport { shot: i, source: src.clone(), frames: scan.frames, faces, clip: None });
+        reports.push(ShotReport {
+            shot: i,
+            source: src.clone(),
+            frames: scan.frames,
+            faces,
+            clip: None,
+        });
         plans.push(plan);
     }
     let swapping = plans.iter().any(|p| !p.is_empty());
 
     let mut notes = serde_json::json!({"shots": shots.len(), "faces_found": reports.iter().map(|r| r.faces.len()).sum::<usize>(), "actors": used.iter().map(|a| &a.id).collect::<Vec<_>>()});
     let mut outputs = Vec::new();
-    let mut new_shots: Vec<Shot> = shots.iter().map(|(s, _)| Shot { source: passthrough_source(&s.source), ..s.clone() }).collect();
+    let mut new_shots: Vec<Shot> = shots
+        .iter()
+        .map(|(s, _)| Shot {
+            source: passthrough_source(&s.source),
+            ..s.clone()
+        })
+        .collect();
     let clips = dir.join("clips");
     if clips.exists() {
-        std::fs::remove_dir_all(&clips).with_context(|| format!("cannot clear {}", clips.display()))?;
+        std::fs::remove_dir_all(&clips)
+            .with_context(|| format!("cannot clear {}", clips.display()))?;
     }
     if !swapping {
         let why = if actors.is_empty() {
@@ -448,25 +564,62 @@ pub fn run_stage(film: &Film, dir: &Path, deadline: Instant, progress: &Progress
         // Training data: each cast actor's photos, and the faces of the shots.
         let mut sets = Vec::new();
         for a in &used {
-            sets.push(FaceSet { name: a.id.clone(), faces: thin(actor_faces(&det, a, r)?, MAX_TRAINING_FACES) });
+            sets.push(FaceSet {
+                name: a.id.clone(),
+                faces: thin(actor_faces(&det, a, r)?, MAX_TRAINING_FACES),
+            });
         }
-        sets.push(FaceSet { name: SHOTS_IDENTITY.into(), faces: thin(shot_crops, MAX_TRAINING_FACES) });
+        sets.push(FaceSet {
+            name: SHOTS_IDENTITY.into(),
+            faces: thin(shot_crops, MAX_TRAINING_FACES),
+        });
         let mut trainer = Trainer::open(&config, Some(&model_dir), &device)?;
         // Conversion's share of what is left: timed on one frame, for every frame with a face.
-        let face_frames: usize = scans.iter().zip(&plans).filter(|(_, p)| !p.is_empty()).map(|(s, _)| s.frames).sum();
+        let face_frames: usize = scans
+            .iter()
+            .zip(&plans)
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(s, _)| s.frames)
+            .sum();
         let probe_frame = Instant::now();
         let mut f = sets[0].faces[0].clone();
         let t = super::align::template(r);
-        swap_frame(&mut f, &[Replacement { landmarks: t, identity: 0 }], &trainer.model)?;
+        swap_frame(
+            &mut f,
+            &[Replacement {
+                landmarks: t,
+                identity: 0,
+            }],
+            &trainer.model,
+        )?;
         let per_frame = probe_frame.elapsed().as_secs_f64() * 3.0 + 0.02;
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64();
         let train_for = ((left - per_frame * face_frames as f64) * 0.9).max(0.0);
-        let opts = TrainOptions { seed: film.settings.seed, max_steps: Some(trainer.report.steps + 200_000), ..Default::default() };
+        let opts = TrainOptions {
+            seed: film.settings.seed,
+            max_steps: Some(trainer.report.steps + 200_000),
+            ..Default::default()
+        };
         // A few steps even when the budget is spent: an untrained decoder paints noise.
         let min_steps = trainer.report.steps + 30;
-        let report = trainer.train(&sets, &TrainOptions { max_steps: Some(min_steps), ..opts.clone() }, Instant::now() + Duration::from_secs(3600), progress)?;
+        let report = trainer.train(
+            &sets,
+            &TrainOptions {
+                max_steps: Some(min_steps),
+                ..opts.clone()
+            },
+            Instant::now() + Duration::from_secs(3600),
+            progress,
+        )?;
         let report = if train_for > report.seconds {
-            trainer.train(&sets, &opts, Instant::now() + Duration::from_secs_f64(train_for - report.seconds), progress)?
+            trainer.train(
+                &sets,
+                &opts,
+                Instant::now() + Duration::from_secs_f64(train_for - report.seconds),
+                progress,
+            )?
         } else {
             report
         };
@@ -480,10 +633,22 @@ pub fn run_stage(film: &Film, dir: &Path, deadline: Instant, progress: &Progress
             if plans[i].is_empty() {
                 continue;
             }
-            let name = format!("clips/{:03}.{}", i + 1, if scan.still { "png" } else { "mp4" });
-            let seconds = convert_shot(&trainer, shot, src, scan, &plans[i], &dir.join(&name), &bar)
-                .with_context(|| format!("swapping faces in shot {} ({})", i + 1, src.display()))?;
-            new_shots[i] = Shot { source: PathBuf::from(&name), in_point: 0.0, out_point: seconds, ..shot.clone() };
+            let name = format!(
+                "clips/{:03}.{}",
+                i + 1,
+                if scan.still { "png" } else { "mp4" }
+            );
+            let seconds =
+                convert_shot(&trainer, shot, src, scan, &plans[i], &dir.join(&name), &bar)
+                    .with_context(|| {
+                        format!("swapping faces in shot {} ({})", i + 1, src.display())
+                    })?;
+            new_shots[i] = Shot {
+                source: PathBuf::from(&name),
+                in_point: 0.0,
+                out_point: seconds,
+                ..shot.clone()
+            };
             reports[i].clip = Some(name.clone());
             outputs.push(dir.join(&name));
             swapped += 1;
@@ -500,7 +665,10 @@ pub fn run_stage(film: &Film, dir: &Path, deadline: Instant, progress: &Progress
     let tracks_path = dir.join(TRACKS_FILE);
     fsutil::write_atomic(&tracks_path, &serde_json::to_vec_pretty(&reports)?)?;
     let fragment_path = dir.join(FRAGMENT);
-    let fragment = EdlFragment { shots: new_shots, ..Default::default() };
+    let fragment = EdlFragment {
+        shots: new_shots,
+        ..Default::default()
+    };
     fsutil::write_atomic(&fragment_path, &serde_json::to_vec_pretty(&fragment)?)?;
     outputs.extend([cast_path, tracks_path, fragment_path]);
     notes["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());

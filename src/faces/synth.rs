@@ -91,7 +91,11 @@ pub fn draw_face(img: &mut RgbImage, look: &Look, pose: &Pose) {
             // Skin, lit from the upper left.
             let face = ellipse(u, v, 0.0, 0.02 * s, rx, ry * 0.98, soft);
             let shade = 1.0 - 0.18 * ((u / rx) * 0.6 + (v / ry) * 0.4 + 0.3).max(0.0);
-            let skin = [look.skin[0] * shade, look.skin[1] * shade, look.skin[2] * shade];
+            let skin = [
+                look.skin[0] * shade,
+                look.skin[1] * shade,
+                look.skin[2] * shade,
+            ];
             c = mix(c, skin, face);
             // Fringe over the forehead.
             let fringe = ellipse(u, v, 0.0, -0.52 * s, rx * 1.02, 0.2 * s, soft) * face;
@@ -126,11 +130,7 @@ pub fn draw_face(img: &mut RgbImage, look: &Look, pose: &Pose) {
             c = mix(c, look.lips, lips);
             let gap = ellipse(u, v, 0.0, 0.3 * s, mw * 0.85, open * 0.6, soft);
             c = mix(c, [40.0, 15.0, 15.0], gap);
-            img.put_pixel(
-                px,
-                py,
-                Rgb(c.map(|v| v.round().clamp(0.0, 255.0) as u8)),
-            );
+            img.put_pixel(px, py, Rgb(c.map(|v| v.round().clamp(0.0, 255.0) as u8)));
         }
     }
 }

@@ -107,7 +107,12 @@ pub fn track(frames: &[Vec<Detection>], opts: &TrackOptions) -> Vec<Track> {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !taken[*i] && f - last_seen[*i] <= opts.max_gap + 1)
-                .map(|(i, t)| (i, iou(&t.frames[last_seen[i]].as_ref().unwrap().bbox, &d.bbox)))
+                .map(|(i, t)| {
+                    (
+                        i,
+                        iou(&t.frames[last_seen[i]].as_ref().unwrap().bbox, &d.bbox),
+                    )
+                })
                 .filter(|(_, o)| *o >= opts.min_iou)
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             match best {
@@ -172,8 +177,8 @@ pub fn smooth(track: &mut Track, sigma: f32) {
             }
             let d = orig[g as usize].as_ref().unwrap();
             let w = weights[(k + radius) as usize];
-            for i in 0..4 {
-                acc[i] += w * d.bbox[i];
+            for (a, b) in acc.iter_mut().zip(d.bbox) {
+                *a += w * b;
             }
             for j in 0..5 {
                 acc[4 + 2 * j] += w * d.landmarks[j][0];
@@ -182,8 +187,8 @@ pub fn smooth(track: &mut Track, sigma: f32) {
             wsum += w;
         }
         let mut d = centre.clone();
-        for i in 0..4 {
-            d.bbox[i] = acc[i] / wsum;
+        for (b, a) in d.bbox.iter_mut().zip(acc) {
+            *b = a / wsum;
         }
         for j in 0..5 {
             d.landmarks[j] = [acc[4 + 2 * j] / wsum, acc[5 + 2 * j] / wsum];
@@ -218,7 +223,10 @@ mod tests {
         let tracks = track(&frames, &TrackOptions::default());
         assert_eq!(tracks.len(), 2);
         assert!(tracks.iter().all(|t| t.len() == 10));
-        let moving = tracks.iter().find(|t| t.frames[0].as_ref().unwrap().bbox[0] < 100.0).unwrap();
+        let moving = tracks
+            .iter()
+            .find(|t| t.frames[0].as_ref().unwrap().bbox[0] < 100.0)
+            .unwrap();
         let mid = moving.frames[4].as_ref().unwrap().bbox[0];
         assert!((mid - 14.0).abs() < 0.01, "{mid}");
     }
@@ -233,7 +241,8 @@ mod tests {
             .iter()
             .map(|d| d.as_ref().unwrap().landmarks[0][0])
             .collect();
-        let spread = xs.iter().cloned().fold(f32::MIN, f32::max) - xs.iter().cloned().fold(f32::MAX, f32::min);
+        let spread = xs.iter().cloned().fold(f32::MIN, f32::max)
+            - xs.iter().cloned().fold(f32::MAX, f32::min);
         assert!(spread < 0.5, "{xs:?}");
     }
 

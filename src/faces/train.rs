@@ -211,8 +211,10 @@ impl Trainer {
                     load_weights(&model.varmap, &read(GENERATOR)?, GENERATOR)?;
                     load_weights(&disc.varmap, &read(DISCRIMINATOR)?, DISCRIMINATOR)?;
                     let cpu = Device::Cpu;
-                    opt_g.load_state(&candle_core::safetensors::load_buffer(&read(OPT_G)?, &cpu)?)?;
-                    opt_d.load_state(&candle_core::safetensors::load_buffer(&read(OPT_D)?, &cpu)?)?;
+                    opt_g
+                        .load_state(&candle_core::safetensors::load_buffer(&read(OPT_G)?, &cpu)?)?;
+                    opt_d
+                        .load_state(&candle_core::safetensors::load_buffer(&read(OPT_D)?, &cpu)?)?;
                     let state: TrainReport = serde_json::from_slice(&read(STATE)?)
                         .context("the checkpoint's state.json is damaged")?;
                     report.steps = state.steps;
@@ -279,7 +281,8 @@ impl Trainer {
             let inp = to_tensor(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), &dev)?;
             let tgt = to_tensor(&pairs.iter().map(|p| &p.1).collect::<Vec<_>>(), &dev)?;
             let (face, mask) = self.model.forward(&inp, id)?;
-            let comp = (mask.broadcast_mul(&face)? + mask.affine(-1.0, 1.0)?.broadcast_mul(&inp)?)?;
+            let comp =
+                (mask.broadcast_mul(&face)? + mask.affine(-1.0, 1.0)?.broadcast_mul(&inp)?)?;
             let rec = (&comp - &tgt)?.abs()?.mean_all()?;
             let raw = (&face - &tgt)?.abs()?.mean_all()?;
             let fake = self.disc.nets[id].forward(&comp)?;
@@ -317,15 +320,22 @@ impl Trainer {
             sets.len()
         );
         for s in sets {
-            anyhow::ensure!(!s.faces.is_empty(), "identity {} has no faces to learn", s.name);
+            anyhow::ensure!(
+                !s.faces.is_empty(),
+                "identity {} has no faces to learn",
+                s.name
+            );
         }
         let start_step = self.report.steps;
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (start_step as u64).wrapping_mul(0x9e37_79b9));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(opts.seed ^ (start_step as u64).wrapping_mul(0x9e37_79b9));
         let started = Instant::now();
         let mut last_save = Instant::now();
         let total = opts.max_steps.unwrap_or(usize::MAX);
         let bar = progress.bar(
-            opts.max_steps.map(|m| m.saturating_sub(start_step)).unwrap_or(0) as u64,
+            opts.max_steps
+                .map(|m| m.saturating_sub(start_step))
+                .unwrap_or(0) as u64,
             "training",
             "steps",
         );
@@ -385,8 +395,8 @@ pub fn read_config(dir: &Path) -> Result<Option<ModelConfig>> {
 
 /// A trained model, for conversion only.
 pub fn load_model(dir: &Path, device: &Device) -> Result<SwapModel> {
-    let config = read_config(dir)?
-        .with_context(|| format!("no trained swap model in {}", dir.display()))?;
+    let config =
+        read_config(dir)?.with_context(|| format!("no trained swap model in {}", dir.display()))?;
     let model = SwapModel::new(&config, device)?;
     let bytes = std::fs::read(dir.join(GENERATOR))?;
     load_weights(&model.varmap, &bytes, GENERATOR)?;

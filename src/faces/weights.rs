@@ -99,7 +99,9 @@ fn tensor_ref(o: Object) -> Result<TensorRef> {
 pub fn read_legacy_state_dict(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     if !bytes.starts_with(&LEGACY_MAGIC) {
         if bytes.starts_with(b"PK") {
-            bail!("a zip-format PyTorch file, not a legacy one (candle's pickle module reads those)");
+            bail!(
+                "a zip-format PyTorch file, not a legacy one (candle's pickle module reads those)"
+            );
         }
         bail!("not a legacy PyTorch file (bad magic number)");
     }
@@ -189,8 +191,8 @@ fn read_sources(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
             out.push((net.to_string(), bytes));
         }
     } else {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).with_context(|| {
             format!(
                 "{} is neither a folder with pnet.pt, rnet.pt and onet.pt nor a wheel (zip)",
