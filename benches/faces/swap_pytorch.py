@@ -1,6 +1,6 @@
 """The same swap model and training step as benjamin's (src/faces/model.rs, train.rs), in
 PyTorch, for the training benchmark: shared encoder, a decoder per identity with a learned
-mask, a PatchGAN per identity, L1 + mask penalty + LSGAN losses, Adam(0.5, 0.999) with the
+mask, a PatchGAN per identity, L1 + mask-to-face-region L1 + LSGAN losses, Adam(0.5, 0.999) with the
 gradient norm clipped to 10. Trains two identities from folders of aligned faces for SECONDS
 and reports steps/s and the SSIM of identity A's held-out faces rebuilt by A's decoder.
 
@@ -93,6 +93,21 @@ class PatchGan(nn.Module):
         return self.out(x)
 
 
+ARC = [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+
+
+def face_region(r):
+    """benjamin's align::face_region: an ellipse about the alignment template's landmarks."""
+    t = [[((x / 112 - 0.5) * 0.9 + 0.5) * r - 0.5, ((y / 112 - 0.5) * 0.9 + 0.47) * r - 0.5] for x, y in ARC]
+    cx = (t[0][0] + t[1][0]) / 2
+    eye_y, mouth_y = (t[0][1] + t[1][1]) / 2, (t[3][1] + t[4][1]) / 2
+    cy = (eye_y + mouth_y) / 2
+    rx, ry = (t[1][0] - t[0][0]) * 1.05, (mouth_y - eye_y) * 1.45
+    y, x = torch.meshgrid(torch.arange(float(r)), torch.arange(float(r)), indexing="ij")
+    d = (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2).sqrt()
+    return ((1 - d) * min(rx, ry) + 0.5).clamp(0, 1)[None, None]
+
+
 def random_warp(faces):
     n, _, r, _ = faces.shape
     ang = (torch.rand(n) * 20 - 10) * math.pi / 180
@@ -110,7 +125,8 @@ def random_warp(faces):
     disp = torch.randn(n, 2, 5, 5) * 0.02 * 2  # 2% of the side, in [-1, 1] units
     disp = F.interpolate(disp, size=(r, r), mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
     inp = F.grid_sample(faces, grid + disp, padding_mode="border", align_corners=True)
-    return inp, target
+    region = F.grid_sample(face_region(r).expand(n, 1, r, r), grid, padding_mode="border", align_corners=True)
+    return inp, target, region
 
 
 def ssim(a, b):
@@ -152,13 +168,13 @@ def main():
         g_loss, d_loss = 0, 0
         for i, s in enumerate(sets):
             idx = torch.randint(len(s), (batch,))
-            inp, tgt = random_warp(s[idx])
+            inp, tgt, region = random_warp(s[idx])
             face, mask = decs[i](enc(inp))
             comp = mask * face + (1 - mask) * inp
             rec = (comp - tgt).abs().mean()
             raw = (face - tgt).abs().mean()
             adv = ((discs[i](comp) - 1) ** 2).mean()
-            g_loss = g_loss + rec + 0.5 * raw + 0.01 * mask.mean() + 0.1 * adv
+            g_loss = g_loss + rec + 0.5 * raw + 0.5 * (mask - region).abs().mean() + 0.1 * adv
             d = ((discs[i](tgt) - 1) ** 2).mean() + (discs[i](comp.detach()) ** 2).mean()
             d_loss = d_loss + 0.5 * d
         opt_g.zero_grad()

@@ -30,6 +30,26 @@ pub fn template(size: usize) -> [[f32; 2]; 5] {
     TEMPLATE.map(|[x, y]| [x * size as f32 - 0.5, y * size as f32 - 0.5])
 }
 
+/// The face's region in the aligned square: an ellipse about the template's landmarks, from
+/// the brows to below the mouth and across the cheeks (1 inside, 0 outside, a pixel of soft edge).
+pub fn face_region(size: usize) -> Planar {
+    let t = template(size);
+    let cx = (t[0][0] + t[1][0]) / 2.0;
+    let eye_y = (t[0][1] + t[1][1]) / 2.0;
+    let mouth_y = (t[3][1] + t[4][1]) / 2.0;
+    let cy = (eye_y + mouth_y) / 2.0;
+    let rx = (t[1][0] - t[0][0]) * 1.05;
+    let ry = (mouth_y - eye_y) * 1.45;
+    let mut m = Planar::new(size, size, 1);
+    for y in 0..size {
+        for x in 0..size {
+            let d = (((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2)).sqrt();
+            m.data[y * size + x] = ((1.0 - d) * rx.min(ry) + 0.5).clamp(0.0, 1.0);
+        }
+    }
+    m
+}
+
 /// A 2-D affine map: (x, y) -> (m[0] x + m[1] y + m[2], m[3] x + m[4] y + m[5]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Affine(pub [f32; 6]);

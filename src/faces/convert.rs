@@ -6,7 +6,7 @@
 use anyhow::Result;
 use candle_core::Tensor;
 
-use super::align::{alignment, paste, template, warp};
+use super::align::{alignment, paste, warp};
 use super::image::Planar;
 use super::model::SwapModel;
 use super::train::{from_tensor, to_tensor};
@@ -158,20 +158,9 @@ fn box_blur(m: &Planar, radius: usize) -> Planar {
 /// square's edge never shows), shrunk a little and feathered to zero at its edge.
 pub fn blend_mask(learned: &Planar) -> Planar {
     let size = learned.width;
-    let t = template(size);
-    let cx = (t[0][0] + t[1][0]) / 2.0;
-    let eye_y = (t[0][1] + t[1][1]) / 2.0;
-    let mouth_y = (t[3][1] + t[4][1]) / 2.0;
-    let cy = (eye_y + mouth_y) / 2.0;
-    let rx = (t[1][0] - t[0][0]) * 1.05;
-    let ry = (mouth_y - eye_y) * 1.45;
-    let mut m = Planar::new(size, size, 1);
-    for y in 0..size {
-        for x in 0..size {
-            let d = ((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2);
-            let inside = if d < 1.0 { 1.0 } else { 0.0 };
-            m.data[y * size + x] = inside * learned.data[y * size + x].clamp(0.0, 1.0);
-        }
+    let mut m = super::align::face_region(size);
+    for (r, l) in m.data.iter_mut().zip(&learned.data) {
+        *r = if *r > 0.5 { l.clamp(0.0, 1.0) } else { 0.0 };
     }
     let radius = (size / 16).max(1);
     let mut m = box_blur(&box_blur(&m, radius), radius);

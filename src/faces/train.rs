@@ -33,8 +33,10 @@ pub struct TrainOptions {
     pub lr: f64,
     /// Weight of the adversarial loss (LSGAN) in the generator's loss.
     pub adversarial: f64,
-    /// Weight of the mask's mean (keeps the mask to where the face is).
-    pub mask_penalty: f64,
+    /// Weight of the mask's L1 distance to the face region (the template's ellipse, warped
+    /// as the target is): the mask learns where the face is, rather than the easy way out of
+    /// showing the input through.
+    pub mask_weight: f64,
     /// Stop after this many steps in all (counting resumed ones), if time is left.
     pub max_steps: Option<usize>,
     pub seed: u64,
@@ -48,7 +50,7 @@ impl Default for TrainOptions {
             batch: 8,
             lr: 2e-4,
             adversarial: 0.1,
-            mask_penalty: 0.01,
+            mask_weight: 0.5,
             max_steps: None,
             seed: 1,
             checkpoint_seconds: 60.0,
@@ -75,8 +77,9 @@ pub struct TrainReport {
 
 /// A random similarity and a smooth elastic distortion, as the deepfake trainers warp faces:
 /// the target is the face under the similarity, the input the same with the distortion too,
-/// so the decoder must rebuild a clean face from a bent one.
-pub fn random_warp(face: &Planar, rng: &mut impl Rng) -> (Planar, Planar) {
+/// so the decoder must rebuild a clean face from a bent one. The third picture is the face
+/// region ([`super::align::face_region`]) under the same similarity: the mask's target.
+pub fn random_warp(face: &Planar, rng: &mut impl Rng) -> (Planar, Planar, Planar) {
     let r = face.width as f32;
     let angle = rng.random_range(-10f32..10.0).to_radians();
     let scale = rng.random_range(0.95f32..1.05);
@@ -113,6 +116,8 @@ pub fn random_warp(face: &Planar, rng: &mut impl Rng) -> (Planar, Planar) {
     let size = face.width;
     let mut target = Planar::new(size, size, 3);
     let mut input = Planar::new(size, size, 3);
+    let region = super::align::face_region(size);
+    let mut mask = Planar::new(size, size, 1);
     let mut px = [0f32; 3];
     let lim = r - 1.0;
     for y in 0..size {
@@ -122,6 +127,9 @@ pub fn random_warp(face: &Planar, rng: &mut impl Rng) -> (Planar, Planar) {
             let at = (y * size + x) * 3;
             face.sample(sx.clamp(0.0, lim), sy.clamp(0.0, lim), &mut px);
             target.data[at..at + 3].copy_from_slice(&px);
+            let mut m = [0f32; 1];
+            region.sample(sx.clamp(0.0, lim), sy.clamp(0.0, lim), &mut m);
+            mask.data[y * size + x] = m[0];
             let gx = x as f32 / lim * (G - 1) as f32;
             let gy = y as f32 / lim * (G - 1) as f32;
             let (x0, y0) = ((gx as usize).min(G - 2), (gy as usize).min(G - 2));
@@ -139,7 +147,7 @@ pub fn random_warp(face: &Planar, rng: &mut impl Rng) -> (Planar, Planar) {
             input.data[at..at + 3].copy_from_slice(&px);
         }
     }
-    (input, target)
+    (input, target, mask)
 }
 
 /// Faces (R x R, RGB 0-255) as a (N, 3, R, R) tensor in 0-1.
@@ -152,6 +160,13 @@ pub fn to_tensor(faces: &[&Planar], device: &Device) -> Result<Tensor> {
         }
     }
     Ok(Tensor::from_vec(data, (faces.len(), 3, r, r), device)?)
+}
+
+/// One-channel pictures (0-1) as a (N, 1, R, R) tensor.
+pub fn masks_tensor(masks: &[&Planar], device: &Device) -> Result<Tensor> {
+    let r = masks[0].width;
+    let data: Vec<f32> = masks.iter().flat_map(|m| m.data.iter().copied()).collect();
+    Ok(Tensor::from_vec(data, (masks.len(), 1, r, r), device)?)
 }
 
 /// Image `i` of a (N, C, R, R) tensor in 0-1 as a picture (RGB 0-255 for 3 channels, 0-1 for 1).
@@ -275,11 +290,12 @@ impl Trainer {
             Ok(())
         };
         for (id, set) in sets.iter().enumerate() {
-            let pairs: Vec<(Planar, Planar)> = (0..opts.batch)
+            let pairs: Vec<(Planar, Planar, Planar)> = (0..opts.batch)
                 .map(|_| random_warp(&set.faces[rng.random_range(0..set.faces.len())], rng))
                 .collect();
             let inp = to_tensor(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), &dev)?;
             let tgt = to_tensor(&pairs.iter().map(|p| &p.1).collect::<Vec<_>>(), &dev)?;
+            let region = masks_tensor(&pairs.iter().map(|p| &p.2).collect::<Vec<_>>(), &dev)?;
             let (face, mask) = self.model.forward(&inp, id)?;
             let comp =
                 (mask.broadcast_mul(&face)? + mask.affine(-1.0, 1.0)?.broadcast_mul(&inp)?)?;
@@ -289,7 +305,8 @@ impl Trainer {
             let adv = (fake - 1.0)?.sqr()?.mean_all()?;
             recs.push(rec.to_scalar::<f32>()?);
             adv_sum += adv.to_scalar::<f32>()?;
-            let loss = (((&rec + (raw * 0.5)?)? + (mask.mean_all()? * opts.mask_penalty)?)?
+            let mask_loss = (&mask - &region)?.abs()?.mean_all()?;
+            let loss = (((&rec + (raw * 0.5)?)? + (mask_loss * opts.mask_weight)?)?
                 + (adv * opts.adversarial)?)?;
             add(&mut g_loss, loss)?;
             let real = self.disc.nets[id].forward(&tgt)?;
