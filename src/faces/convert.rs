@@ -116,9 +116,9 @@ pub fn colour_match(face: &mut Planar, target: &Planar, mask: &Planar) {
     for (i, p) in lab_f.iter().enumerate() {
         let mut q = [0f32; 3];
         for c in 0..3 {
-            // The spread ratio is bounded so that a flat face is not blown up.
+            // The spread is never widened much: a young decoder's noise would be blown up.
             let k = if sf[c] > 1e-3 {
-                (st[c] / sf[c]).clamp(0.5, 2.0)
+                (st[c] / sf[c]).clamp(0.5, 1.2)
             } else {
                 1.0
             };

@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
+use candle_nn::{Linear, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 /// Shape of a swap model.
@@ -54,6 +54,195 @@ pub fn pixel_shuffle(x: &Tensor) -> candle_core::Result<Tensor> {
         .reshape((n, c, 2 * h, 2 * w))
 }
 
+/// im2col: (N, C, H, W) -> (N, C*k*k, OH*OW), the patches a convolution multiplies by its
+/// weights; its backward is col2im (a scatter-add). Used on the CPU only.
+#[derive(Clone, Copy)]
+struct Im2Col {
+    k: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Im2Col {
+    fn out_size(&self, h: usize) -> usize {
+        (h + 2 * self.pad - self.k) / self.stride + 1
+    }
+    /// Calls `f(col_index, input_index)` for every patch element inside the picture.
+    #[inline]
+    fn each(&self, c: usize, h: usize, w: usize, mut f: impl FnMut(usize, usize)) {
+        let (k, s, p) = (self.k, self.stride, self.pad);
+        let (oh, ow) = (self.out_size(h), self.out_size(w));
+        let l = oh * ow;
+        for ci in 0..c {
+            for ki in 0..k {
+                for kj in 0..k {
+                    let row = (ci * k + ki) * k + kj;
+                    for oy in 0..oh {
+                        let y = (oy * s + ki) as isize - p as isize;
+                        if y < 0 || y >= h as isize {
+                            continue;
+                        }
+                        for ox in 0..ow {
+                            let x = (ox * s + kj) as isize - p as isize;
+                            if x < 0 || x >= w as isize {
+                                continue;
+                            }
+                            f(
+                                row * l + oy * ow + ox,
+                                (ci * h + y as usize) * w + x as usize,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl candle_core::CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "im2col"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let (n, c, h, w) = layout.shape().dims4()?;
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("im2col needs a contiguous input".into()))?;
+        let src = &storage.as_slice::<f32>()?[start..end];
+        let (rows, l) = (c * self.k * self.k, self.out_size(h) * self.out_size(w));
+        let mut out = vec![0f32; n * rows * l];
+        for b in 0..n {
+            let (inp, dst) = (
+                &src[b * c * h * w..],
+                &mut out[b * rows * l..(b + 1) * rows * l],
+            );
+            self.each(c, h, w, |o, i| dst[o] = inp[i]);
+        }
+        Ok((candle_core::CpuStorage::F32(out), (n, rows, l).into()))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let (_, c, h, w) = arg.dims4()?;
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im {
+            im: *self,
+            c,
+            h,
+            w,
+        })?))
+    }
+}
+
+/// The adjoint of [`Im2Col`]: patches summed back onto the picture.
+struct Col2Im {
+    im: Im2Col,
+    c: usize,
+    h: usize,
+    w: usize,
+}
+
+impl candle_core::CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "col2im"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let (n, rows, l) = layout.shape().dims3()?;
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("col2im needs a contiguous input".into()))?;
+        let src = &storage.as_slice::<f32>()?[start..end];
+        let (c, h, w) = (self.c, self.h, self.w);
+        let mut out = vec![0f32; n * c * h * w];
+        for b in 0..n {
+            let (cols, dst) = (
+                &src[b * rows * l..],
+                &mut out[b * c * h * w..(b + 1) * c * h * w],
+            );
+            self.im.each(c, h, w, |o, i| dst[i] += cols[o]);
+        }
+        Ok((candle_core::CpuStorage::F32(out), (n, c, h, w).into()))
+    }
+}
+
+/// A 2-D convolution. On the CPU it is im2col + matrix product, whose backward pass is
+/// matrix products and a scatter-add: candle 0.11's own CPU `conv2d` takes its input gradient
+/// through a direct-loop `conv_transpose2d`, several times slower for these layers. On other
+/// devices it is candle's `conv2d`. Same weights (shape, names, initialisation) as
+/// `candle_nn::conv2d`.
+pub struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+    im: Im2Col,
+}
+
+impl Conv {
+    pub fn new(
+        i: usize,
+        o: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let weight = vb.get_with_hints(
+            (o, i, k, k),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        let bound = 1.0 / ((i * k * k) as f64).sqrt();
+        let bias = vb.get_with_hints(
+            o,
+            "bias",
+            candle_nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+        )?;
+        Ok(Conv {
+            weight,
+            bias,
+            im: Im2Col { k, stride, pad },
+        })
+    }
+
+    /// The same convolution through candle's `conv2d`.
+    pub fn forward_candle(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let o = self.weight.dim(0)?;
+        x.conv2d(&self.weight, self.im.pad, self.im.stride, 1, 1)?
+            .broadcast_add(&self.bias.reshape((1, o, 1, 1))?)
+    }
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
+            return self.forward_candle(x);
+        }
+        let (n, c, h, w) = x.dims4()?;
+        let o = self.weight.dim(0)?;
+        let (oh, ow) = (self.im.out_size(h), self.im.out_size(w));
+        let cols = x.contiguous()?.apply_op1(self.im)?;
+        let wm = self.weight.reshape((o, c * self.im.k * self.im.k))?;
+        let y = wm.broadcast_left(n)?.matmul(&cols)?;
+        y.reshape((n, o, oh, ow))?
+            .broadcast_add(&self.bias.reshape((1, o, 1, 1))?)
+    }
+}
+
 fn conv(
     i: usize,
     o: usize,
@@ -61,17 +250,12 @@ fn conv(
     stride: usize,
     pad: usize,
     vb: VarBuilder,
-) -> candle_core::Result<Conv2d> {
-    let cfg = Conv2dConfig {
-        padding: pad,
-        stride,
-        ..Default::default()
-    };
-    candle_nn::conv2d(i, o, k, cfg, vb)
+) -> candle_core::Result<Conv> {
+    Conv::new(i, o, k, stride, pad, vb)
 }
 
 /// A 3x3 convolution to four times the channels, then a pixel shuffle: twice the size.
-struct Upscale(Conv2d);
+struct Upscale(Conv);
 
 impl Upscale {
     fn new(i: usize, o: usize, vb: VarBuilder) -> candle_core::Result<Self> {
@@ -83,7 +267,7 @@ impl Upscale {
 }
 
 pub struct Encoder {
-    convs: Vec<Conv2d>,
+    convs: Vec<Conv>,
     dense1: Linear,
     dense2: Linear,
     up: Upscale,
@@ -124,8 +308,8 @@ impl Encoder {
 
 pub struct Decoder {
     ups: Vec<Upscale>,
-    rgb: Conv2d,
-    mask: Conv2d,
+    rgb: Conv,
+    mask: Conv,
 }
 
 impl Decoder {
@@ -209,8 +393,8 @@ impl SwapModel {
 
 /// A PatchGAN discriminator: a real-or-fake logit for each patch of the face.
 pub struct PatchGan {
-    convs: Vec<Conv2d>,
-    out: Conv2d,
+    convs: Vec<Conv>,
+    out: Conv,
 }
 
 impl PatchGan {
@@ -298,6 +482,46 @@ mod tests {
             y,
             vec![0., 4., 1., 5., 8., 12., 9., 13., 2., 6., 3., 7., 10., 14., 11., 15.]
         );
+    }
+
+    #[test]
+    fn im2col_convolution_equals_candles_conv2d_forward_and_backward() {
+        let dev = Device::Cpu;
+        for (k, stride, pad, h) in [
+            (5, 2, 2, 16),
+            (4, 2, 1, 16),
+            (3, 1, 1, 8),
+            (5, 1, 2, 6),
+            (3, 2, 1, 9),
+        ] {
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &dev);
+            let c = Conv::new(3, 5, k, stride, pad, vb).unwrap();
+            let x = candle_core::Var::from_tensor(
+                &Tensor::randn(0f32, 1.0, (2, 3, h, h), &dev).unwrap(),
+            )
+            .unwrap();
+            let ours = c.forward(x.as_tensor()).unwrap();
+            let theirs = c.forward_candle(x.as_tensor()).unwrap();
+            assert_eq!(ours.dims(), theirs.dims());
+            let diff = |a: &Tensor, b: &Tensor| {
+                (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            };
+            assert!(diff(&ours, &theirs) < 1e-4, "k{k} s{stride} p{pad}");
+            let g1 = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            for t in [&c.weight, &c.bias, x.as_tensor()] {
+                let d = diff(g1.get(t).unwrap(), g2.get(t).unwrap());
+                assert!(d < 1e-3, "gradient k{k} s{stride} p{pad}: {d}");
+            }
+        }
     }
 
     #[test]
