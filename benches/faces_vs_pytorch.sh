@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cargo build --release --locked --example faces_bench >&2
-bench=target/release/examples/faces_bench
+bench=${CARGO_TARGET_DIR:-target}/release/examples/faces_bench
 
 pip download facenet-pytorch==2.6.0 --no-deps -q -d "$work/fnp" >&2
 unzip -q "$work"/fnp/facenet_pytorch-2.6.0-py3-none-any.whl -d "$work/fnp/src"
