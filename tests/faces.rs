@@ -650,3 +650,44 @@ mod stage {
         assert!(!film.stage_dir("faces").join("edl.json").exists());
     }
 }
+
+mod import {
+    use std::path::Path;
+
+    /// The converter's reader of legacy PyTorch files gathers strided views into row-major order.
+    #[test]
+    fn legacy_pytorch_files_are_read_with_their_strides() {
+        let bytes = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy_state_dict.pt"),
+        )
+        .unwrap();
+        let dict = benjamin::faces::weights::read_legacy_state_dict(&bytes).unwrap();
+        let names: Vec<&str> = dict.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["conv.bias", "conv.weight", "scalar"]);
+        let w = &dict[1].1;
+        assert_eq!(w.dims(), &[4, 2, 3]);
+        let want: Vec<f32> = (0..4)
+            .flat_map(|k| (0..6).map(move |i| (i * 4 + k) as f32))
+            .collect();
+        assert_eq!(w.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
+        assert_eq!(dict[0].1.to_vec1::<f32>().unwrap(), vec![0.5, -1.25]);
+        assert_eq!(dict[2].1.dims(), &[] as &[usize]);
+        // Anything else is refused with a reason.
+        let err = benjamin::faces::weights::read_legacy_state_dict(b"PK\x03\x04rest").unwrap_err();
+        assert!(err.to_string().contains("zip"), "{err}");
+    }
+
+    /// `faces detect --json` reports the drawn faces of the fixture.
+    #[test]
+    fn faces_detect_prints_boxes_and_landmarks() {
+        let out = super::common::run_ok(
+            super::bin()
+                .args(["--json", "faces", "detect"])
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mtcnn_input.png")),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let faces = v["frames"][0]["faces"].as_array().unwrap();
+        assert_eq!(faces.len(), 2, "{v}");
+        assert_eq!(faces[0]["landmarks"].as_array().unwrap().len(), 5);
+    }
+}
