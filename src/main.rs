@@ -97,6 +97,15 @@ enum Command {
     /// The footage archive: add videos and stills, list, search, remove.
     #[command(subcommand)]
     Archive(benjamin::archive::cli::ArchiveCommand),
+    /// Register, list or remove the actors whose faces may be swapped in (consent required).
+    #[command(subcommand)]
+    Actors(benjamin::faces::cli::ActorsCommand),
+    /// Find faces and their landmarks in a picture or a video.
+    #[command(subcommand)]
+    Faces(benjamin::faces::cli::FacesCommand),
+    /// Convert third-party model weights (MTCNN from facenet-pytorch) for benjamin.
+    #[command(subcommand)]
+    Models(benjamin::faces::cli::ModelsCommand),
     /// Cut a film from a hand-written edit list (JSON), without the other stages.
     Cut {
         /// The edit list (see examples/demo/edl.json).
@@ -217,7 +226,7 @@ struct MakeArgs {
     /// The General MIDI SoundFont (.sf2) to play the score on (default: Debian's csound-soundfont).
     #[arg(long)]
     soundfont: Option<PathBuf>,
-    /// Folder of actors (photos and consent records) for the face swap (recorded now; read once the faces stage is built).
+    /// Folder of actors (photos and consent records, see `benjamin actors add`) whose faces the faces stage swaps in.
     #[arg(long)]
     actors: Option<PathBuf>,
 }
@@ -447,6 +456,9 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Actors(c) => c.run(&progress, cli.json)?,
+        Command::Faces(c) => c.run(&progress, cli.json)?,
+        Command::Models(c) => c.run(&progress)?,
         Command::Cut { edl, out, preset } => {
             let list = EditList::load(&edl)?;
             let opts = CutOptions {

@@ -127,15 +127,16 @@ pub trait Stage {
     }
 }
 
-/// The implemented stages; a stage missing here is "not built yet".
+/// The built-in stages (every stage is built; [`Pipeline::with_stages`] may leave some out,
+/// and the pipeline reports those as "not built yet").
 pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
     match id {
         StageId::Screenplay => Some(Box::new(crate::screenplay::ScreenplayStage)),
         StageId::Voice => Some(Box::new(crate::voice::VoiceStage)),
         StageId::Shots => Some(Box::new(crate::shots::ShotsStage)),
+        StageId::Faces => Some(Box::new(crate::faces::stage::FacesStage)),
         StageId::Music => Some(Box::new(crate::music::MusicStage)),
         StageId::Cut => Some(Box::new(crate::cut::CutStage)),
-        _ => None,
     }
 }
 

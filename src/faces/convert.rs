@@ -1,0 +1,256 @@
+//! Conversion: each tracked face of a frame is aligned, encoded, decoded with its actor's
+//! decoder, colour-matched to the face it replaces (mean and spread in CIE Lab), and blended
+//! back through the learned mask, feathered at its edge, by the inverse warp. Pixels no mask
+//! reaches are left exactly as they were.
+
+use anyhow::Result;
+use candle_core::Tensor;
+
+use super::align::{alignment, paste, warp};
+use super::image::Planar;
+use super::model::SwapModel;
+use super::train::{from_tensor, to_tensor};
+
+/// One face to replace in a frame: its (smoothed) landmarks and the decoder to paint it with.
+#[derive(Debug, Clone, Copy)]
+pub struct Replacement {
+    pub landmarks: [[f32; 2]; 5],
+    pub identity: usize,
+}
+
+fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+fn linear_to_srgb(c: f32) -> f32 {
+    if c <= 0.003_130_8 {
+        c * 12.92
+    } else {
+        1.055 * c.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+const WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
+
+fn lab_f(t: f32) -> f32 {
+    if t > 0.008_856 {
+        t.cbrt()
+    } else {
+        7.787 * t + 16.0 / 116.0
+    }
+}
+
+fn lab_finv(t: f32) -> f32 {
+    if t > 0.206_893 {
+        t * t * t
+    } else {
+        (t - 16.0 / 116.0) / 7.787
+    }
+}
+
+/// RGB 0-255 -> CIE L*a*b* (D65).
+pub fn rgb_to_lab(p: [f32; 3]) -> [f32; 3] {
+    let [r, g, b] = p.map(|v| srgb_to_linear((v / 255.0).clamp(0.0, 1.0)));
+    let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / WHITE[0];
+    let y = (0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b) / WHITE[1];
+    let z = (0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / WHITE[2];
+    let (fx, fy, fz) = (lab_f(x), lab_f(y), lab_f(z));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+/// CIE L*a*b* (D65) -> RGB 0-255.
+pub fn lab_to_rgb(p: [f32; 3]) -> [f32; 3] {
+    let fy = (p[0] + 16.0) / 116.0;
+    let fx = fy + p[1] / 500.0;
+    let fz = fy - p[2] / 200.0;
+    let (x, y, z) = (
+        lab_finv(fx) * WHITE[0],
+        lab_finv(fy) * WHITE[1],
+        lab_finv(fz) * WHITE[2],
+    );
+    let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z;
+    let g = -0.969_266 * x + 1.876_010_8 * y + 0.041_556 * z;
+    let b = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z;
+    [r, g, b].map(|c| linear_to_srgb(c.clamp(0.0, 1.0)) * 255.0)
+}
+
+/// Moves `face`'s colours to have `target`'s mean and spread in Lab, both measured where the
+/// mask is strong (the face itself, not the background).
+pub fn colour_match(face: &mut Planar, target: &Planar, mask: &Planar) {
+    let n = face.width * face.height;
+    let lab_f: Vec<[f32; 3]> = (0..n)
+        .map(|i| rgb_to_lab([face.data[i * 3], face.data[i * 3 + 1], face.data[i * 3 + 2]]))
+        .collect();
+    let lab_t: Vec<[f32; 3]> = (0..n)
+        .map(|i| {
+            rgb_to_lab([
+                target.data[i * 3],
+                target.data[i * 3 + 1],
+                target.data[i * 3 + 2],
+            ])
+        })
+        .collect();
+    let stats = |lab: &[[f32; 3]]| {
+        let mut w = 0f64;
+        let mut m = [0f64; 3];
+        let mut s = [0f64; 3];
+        for (i, p) in lab.iter().enumerate() {
+            let a = mask.data[i] as f64;
+            w += a;
+            for c in 0..3 {
+                m[c] += a * p[c] as f64;
+                s[c] += a * (p[c] as f64).powi(2);
+            }
+        }
+        let w = w.max(1e-6);
+        let mean = m.map(|v| v / w);
+        let sd = [0, 1, 2].map(|c| (s[c] / w - mean[c].powi(2)).max(0.0).sqrt());
+        (mean, sd)
+    };
+    let (mf, sf) = stats(&lab_f);
+    let (mt, st) = stats(&lab_t);
+    for (i, p) in lab_f.iter().enumerate() {
+        let mut q = [0f32; 3];
+        for c in 0..3 {
+            // The spread is never widened much: a young decoder's noise would be blown up.
+            let k = if sf[c] > 1e-3 {
+                (st[c] / sf[c]).clamp(0.5, 1.2)
+            } else {
+                1.0
+            };
+            q[c] = ((p[c] as f64 - mf[c]) * k + mt[c]) as f32;
+        }
+        let rgb = lab_to_rgb(q);
+        face.data[i * 3..i * 3 + 3].copy_from_slice(&rgb);
+    }
+}
+
+/// A box blur of a one-channel picture, `radius` pixels each way, edges held.
+fn box_blur(m: &Planar, radius: usize) -> Planar {
+    let (w, h) = (m.width, m.height);
+    let r = radius as isize;
+    let pass = |src: &Planar, horizontal: bool| {
+        let mut out = Planar::new(w, h, 1);
+        for y in 0..h {
+            for x in 0..w {
+                let mut s = 0.0;
+                for k in -r..=r {
+                    let (xx, yy) = if horizontal {
+                        ((x as isize + k).clamp(0, w as isize - 1) as usize, y)
+                    } else {
+                        (x, (y as isize + k).clamp(0, h as isize - 1) as usize)
+                    };
+                    s += src.data[yy * w + xx];
+                }
+                out.data[y * w + x] = s / (2 * r + 1) as f32;
+            }
+        }
+        out
+    };
+    pass(&pass(m, true), false)
+}
+
+/// The blending mask: the learned mask, inside an ellipse around the template's face (so the
+/// square's edge never shows), shrunk a little and feathered to zero at its edge.
+pub fn blend_mask(learned: &Planar) -> Planar {
+    let size = learned.width;
+    let mut m = super::align::face_region(size);
+    for (r, l) in m.data.iter_mut().zip(&learned.data) {
+        *r = if *r > 0.5 { l.clamp(0.0, 1.0) } else { 0.0 };
+    }
+    let radius = (size / 16).max(1);
+    let mut m = box_blur(&box_blur(&m, radius), radius);
+    // Feathering spreads the mask outwards too; pull the fringe down to exactly zero.
+    for v in &mut m.data {
+        *v = ((*v - 0.1) / 0.9).clamp(0.0, 1.0);
+    }
+    m
+}
+
+/// Replaces the faces of one frame (RGB 0-255) in place. A frame without replacements is not
+/// touched at all.
+pub fn swap_frame(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) -> Result<()> {
+    if faces.is_empty() {
+        return Ok(());
+    }
+    let r = model.config.resolution;
+    let maps: Vec<_> = faces.iter().map(|f| alignment(&f.landmarks, r)).collect();
+    let crops: Vec<Planar> = maps.iter().map(|m| warp(frame, m, r)).collect();
+    // Grouped by identity: one forward per decoder.
+    let mut outputs: Vec<Option<(Planar, Planar)>> = vec![None; faces.len()];
+    let mut ids: Vec<usize> = faces.iter().map(|f| f.identity).collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        let which: Vec<usize> = (0..faces.len())
+            .filter(|&i| faces[i].identity == id)
+            .collect();
+        let x = to_tensor(
+            &which.iter().map(|&i| &crops[i]).collect::<Vec<_>>(),
+            &model.device,
+        )?;
+        let (face, mask): (Tensor, Tensor) = model.forward(&x, id)?;
+        for (k, &i) in which.iter().enumerate() {
+            outputs[i] = Some((from_tensor(&face, k)?, from_tensor(&mask, k)?));
+        }
+    }
+    for (i, out) in outputs.into_iter().enumerate() {
+        let (mut face, learned) = out.expect("every face was converted");
+        let mask = blend_mask(&learned);
+        colour_match(&mut face, &crops[i], &mask);
+        paste(frame, &face, &mask, &maps[i]);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_round_trips() {
+        for p in [
+            [0.0, 0.0, 0.0],
+            [255.0, 255.0, 255.0],
+            [200.0, 120.0, 80.0],
+            [10.0, 200.0, 30.0],
+        ] {
+            let q = lab_to_rgb(rgb_to_lab(p));
+            for c in 0..3 {
+                assert!((p[c] - q[c]).abs() < 0.5, "{p:?} -> {q:?}");
+            }
+        }
+        let white = rgb_to_lab([255.0; 3]);
+        assert!((white[0] - 100.0).abs() < 0.1 && white[1].abs() < 0.1 && white[2].abs() < 0.1);
+    }
+
+    #[test]
+    fn colour_match_moves_the_mean() {
+        let mut face = Planar::new(8, 8, 3);
+        face.data.iter_mut().for_each(|v| *v = 100.0);
+        let mut target = Planar::new(8, 8, 3);
+        for i in 0..64 {
+            target.data[i * 3..i * 3 + 3].copy_from_slice(&[200.0, 150.0, 120.0]);
+        }
+        let mut mask = Planar::new(8, 8, 1);
+        mask.data.iter_mut().for_each(|v| *v = 1.0);
+        colour_match(&mut face, &target, &mask);
+        assert!((face.data[0] - 200.0).abs() < 1.0 && (face.data[2] - 120.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn the_blend_mask_is_zero_at_the_square_edge() {
+        let mut learned = Planar::new(32, 32, 1);
+        learned.data.iter_mut().for_each(|v| *v = 1.0);
+        let m = blend_mask(&learned);
+        for i in 0..32 {
+            assert_eq!(m.data[i], 0.0);
+            assert_eq!(m.data[i * 32], 0.0);
+        }
+        assert!(m.data[16 * 32 + 16] > 0.99);
+    }
+}

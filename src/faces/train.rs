@@ -1,0 +1,421 @@
+//! Training the swap model: each identity's decoder learns to rebuild its aligned faces from
+//! randomly warped copies through the shared encoder (so the encoder learns what faces have in
+//! common and each decoder learns one person), with an adversarial loss from a PatchGAN per
+//! identity and a learned mask. Checkpoints carry the weights, both optimisers' moments and
+//! the step, so a run that stops (budget, Ctrl-C) resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::align::Affine;
+use super::image::Planar;
+use super::model::{Discriminators, ModelConfig, SwapModel};
+use crate::nn::{load_weights, save_tensors, var_tensors, AdamW};
+use crate::progress::Progress;
+
+/// The aligned faces (R x R, RGB 0-255) of one identity.
+#[derive(Debug, Clone)]
+pub struct FaceSet {
+    pub name: String,
+    pub faces: Vec<Planar>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// Faces per identity per step.
+    pub batch: usize,
+    pub lr: f64,
+    /// Weight of the adversarial loss (LSGAN) in the generator's loss.
+    pub adversarial: f64,
+    /// Weight of the mask's L1 distance to the face region (the template's ellipse, warped
+    /// as the target is): the mask learns where the face is, rather than the easy way out of
+    /// showing the input through.
+    pub mask_weight: f64,
+    /// Stop after this many steps in all (counting resumed ones), if time is left.
+    pub max_steps: Option<usize>,
+    pub seed: u64,
+    /// Seconds between checkpoints.
+    pub checkpoint_seconds: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            batch: 8,
+            lr: 2e-4,
+            adversarial: 0.1,
+            mask_weight: 0.5,
+            max_steps: None,
+            seed: 1,
+            checkpoint_seconds: 60.0,
+        }
+    }
+}
+
+/// What a training run did (also kept in the checkpoint, accumulated over resumed runs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub steps: usize,
+    pub resumed_from: usize,
+    /// Seconds of training in this run.
+    pub seconds: f64,
+    pub steps_per_second: f64,
+    pub parameters: usize,
+    /// Mean reconstruction loss (L1 of the masked face) per identity over the last steps.
+    pub reconstruction: Vec<f32>,
+    pub adversarial: f32,
+    pub discriminator: f32,
+    /// (step, mean reconstruction loss over identities), every few steps, across runs.
+    pub history: Vec<(usize, f32)>,
+}
+
+/// A random similarity and a smooth elastic distortion, as the deepfake trainers warp faces:
+/// the target is the face under the similarity, the input the same with the distortion too,
+/// so the decoder must rebuild a clean face from a bent one. The third picture is the face
+/// region ([`super::align::face_region`]) under the same similarity: the mask's target.
+pub fn random_warp(face: &Planar, rng: &mut impl Rng) -> (Planar, Planar, Planar) {
+    let r = face.width as f32;
+    let angle = rng.random_range(-10f32..10.0).to_radians();
+    let scale = rng.random_range(0.95f32..1.05);
+    let (tx, ty) = (
+        rng.random_range(-0.05f32..0.05) * r,
+        rng.random_range(-0.05f32..0.05) * r,
+    );
+    let flip = rng.random_bool(0.5);
+    let c = (r - 1.0) / 2.0;
+    // About the centre: p -> S (p - c) + c + t.
+    let sim = Affine::similarity(scale, angle, 0.0, 0.0);
+    let [ox, oy] = sim.apply([c, c]);
+    let sim = Affine([
+        sim.0[0],
+        sim.0[1],
+        c - ox + tx,
+        sim.0[3],
+        sim.0[4],
+        c - oy + ty,
+    ]);
+    let inv = sim.inverse();
+    // 5x5 grid of displacements (std 2% of the side), interpolated bilinearly.
+    const G: usize = 5;
+    let sd = 0.02 * r;
+    let grid: Vec<[f32; 2]> = (0..G * G)
+        .map(|_| {
+            let mut n = || {
+                // Sum of uniforms: close enough to a normal for a warp.
+                (0..4).map(|_| rng.random_range(-1f32..1.0)).sum::<f32>() * 0.866 * sd
+            };
+            [n(), n()]
+        })
+        .collect();
+    let size = face.width;
+    let mut target = Planar::new(size, size, 3);
+    let mut input = Planar::new(size, size, 3);
+    let region = super::align::face_region(size);
+    let mut mask = Planar::new(size, size, 1);
+    let mut px = [0f32; 3];
+    let lim = r - 1.0;
+    for y in 0..size {
+        for x in 0..size {
+            let xs = if flip { lim - x as f32 } else { x as f32 };
+            let [sx, sy] = inv.apply([xs, y as f32]);
+            let at = (y * size + x) * 3;
+            face.sample(sx.clamp(0.0, lim), sy.clamp(0.0, lim), &mut px);
+            target.data[at..at + 3].copy_from_slice(&px);
+            let mut m = [0f32; 1];
+            region.sample(sx.clamp(0.0, lim), sy.clamp(0.0, lim), &mut m);
+            mask.data[y * size + x] = m[0];
+            let gx = x as f32 / lim * (G - 1) as f32;
+            let gy = y as f32 / lim * (G - 1) as f32;
+            let (x0, y0) = ((gx as usize).min(G - 2), (gy as usize).min(G - 2));
+            let (fx, fy) = (gx - x0 as f32, gy - y0 as f32);
+            let g = |i: usize, j: usize, k: usize| grid[j * G + i][k];
+            let d = |k| {
+                (g(x0, y0, k) * (1.0 - fx) + g(x0 + 1, y0, k) * fx) * (1.0 - fy)
+                    + (g(x0, y0 + 1, k) * (1.0 - fx) + g(x0 + 1, y0 + 1, k) * fx) * fy
+            };
+            face.sample(
+                (sx + d(0)).clamp(0.0, lim),
+                (sy + d(1)).clamp(0.0, lim),
+                &mut px,
+            );
+            input.data[at..at + 3].copy_from_slice(&px);
+        }
+    }
+    (input, target, mask)
+}
+
+/// Faces (R x R, RGB 0-255) as a (N, 3, R, R) tensor in 0-1.
+pub fn to_tensor(faces: &[&Planar], device: &Device) -> Result<Tensor> {
+    let r = faces[0].width;
+    let mut data = Vec::with_capacity(faces.len() * 3 * r * r);
+    for f in faces {
+        for c in 0..3 {
+            data.extend(f.data.iter().skip(c).step_by(3).map(|v| v / 255.0));
+        }
+    }
+    Ok(Tensor::from_vec(data, (faces.len(), 3, r, r), device)?)
+}
+
+/// One-channel pictures (0-1) as a (N, 1, R, R) tensor.
+pub fn masks_tensor(masks: &[&Planar], device: &Device) -> Result<Tensor> {
+    let r = masks[0].width;
+    let data: Vec<f32> = masks.iter().flat_map(|m| m.data.iter().copied()).collect();
+    Ok(Tensor::from_vec(data, (masks.len(), 1, r, r), device)?)
+}
+
+/// Image `i` of a (N, C, R, R) tensor in 0-1 as a picture (RGB 0-255 for 3 channels, 0-1 for 1).
+pub fn from_tensor(t: &Tensor, i: usize) -> Result<Planar> {
+    let (_, ch, h, w) = t.dims4()?;
+    let v = t.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+    let mut out = Planar::new(w, h, ch);
+    let k = if ch == 3 { 255.0 } else { 1.0 };
+    for c in 0..ch {
+        for p in 0..h * w {
+            out.data[p * ch + c] = v[c * h * w + p] * k;
+        }
+    }
+    Ok(out)
+}
+
+const CONFIG: &str = "config.json";
+const GENERATOR: &str = "generator.safetensors";
+const DISCRIMINATOR: &str = "discriminator.safetensors";
+const OPT_G: &str = "optimizer-g.safetensors";
+const OPT_D: &str = "optimizer-d.safetensors";
+const STATE: &str = "state.json";
+
+/// A model being trained, with its optimisers, and where it is saved.
+pub struct Trainer {
+    pub model: SwapModel,
+    pub disc: Discriminators,
+    opt_g: AdamW,
+    opt_d: AdamW,
+    pub report: TrainReport,
+    dir: Option<PathBuf>,
+}
+
+impl Trainer {
+    /// A fresh model, or the one checkpointed in `dir` when its config is the same.
+    pub fn open(config: &ModelConfig, dir: Option<&Path>, device: &Device) -> Result<Self> {
+        let model = SwapModel::new(config, device)?;
+        let disc = Discriminators::new(config, device)?;
+        let mut opt_g = AdamW::new(&model.varmap, 0.0)?;
+        let mut opt_d = AdamW::new(&disc.varmap, 0.0)?;
+        for o in [&mut opt_g, &mut opt_d] {
+            o.beta1 = 0.5;
+            o.beta2 = 0.999;
+        }
+        let mut report = TrainReport {
+            parameters: model.parameter_count(),
+            ..Default::default()
+        };
+        if let Some(dir) = dir {
+            if let Some(saved) = read_config(dir)? {
+                if &saved == config {
+                    let read = |name: &str| -> Result<Vec<u8>> {
+                        std::fs::read(dir.join(name)).with_context(|| {
+                            format!("the checkpoint in {} lacks {name}", dir.display())
+                        })
+                    };
+                    load_weights(&model.varmap, &read(GENERATOR)?, GENERATOR)?;
+                    load_weights(&disc.varmap, &read(DISCRIMINATOR)?, DISCRIMINATOR)?;
+                    let cpu = Device::Cpu;
+                    opt_g
+                        .load_state(&candle_core::safetensors::load_buffer(&read(OPT_G)?, &cpu)?)?;
+                    opt_d
+                        .load_state(&candle_core::safetensors::load_buffer(&read(OPT_D)?, &cpu)?)?;
+                    let state: TrainReport = serde_json::from_slice(&read(STATE)?)
+                        .context("the checkpoint's state.json is damaged")?;
+                    report.steps = state.steps;
+                    report.history = state.history;
+                    report.resumed_from = state.steps;
+                }
+            }
+        }
+        Ok(Trainer {
+            model,
+            disc,
+            opt_g,
+            opt_d,
+            report,
+            dir: dir.map(Path::to_path_buf),
+        })
+    }
+
+    /// Saves the model, the optimisers and the step (each file atomically; the config last).
+    pub fn save(&self) -> Result<()> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir)?;
+        // The config goes first and is removed while the rest is written, so a half-saved
+        // checkpoint is never resumed from.
+        let _ = std::fs::remove_file(dir.join(CONFIG));
+        save_tensors(&dir.join(GENERATOR), &var_tensors(&self.model.varmap))?;
+        save_tensors(&dir.join(DISCRIMINATOR), &var_tensors(&self.disc.varmap))?;
+        save_tensors(&dir.join(OPT_G), &self.opt_g.state()?)?;
+        save_tensors(&dir.join(OPT_D), &self.opt_d.state()?)?;
+        crate::fsutil::write_atomic(&dir.join(STATE), &serde_json::to_vec_pretty(&self.report)?)?;
+        crate::fsutil::write_atomic(
+            &dir.join(CONFIG),
+            &serde_json::to_vec_pretty(&self.model.config)?,
+        )?;
+        Ok(())
+    }
+
+    /// One step on every identity: the generator, then the discriminators. Returns
+    /// (reconstruction loss per identity, adversarial loss, discriminator loss).
+    pub fn step(
+        &mut self,
+        sets: &[FaceSet],
+        opts: &TrainOptions,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Vec<f32>, f32, f32)> {
+        let dev = self.model.device.clone();
+        let mut g_loss: Option<Tensor> = None;
+        let mut d_loss: Option<Tensor> = None;
+        let mut recs = Vec::new();
+        let mut adv_sum = 0f32;
+        let add = |acc: &mut Option<Tensor>, t: Tensor| -> Result<()> {
+            *acc = Some(match acc.take() {
+                Some(a) => (a + t)?,
+                None => t,
+            });
+            Ok(())
+        };
+        for (id, set) in sets.iter().enumerate() {
+            let pairs: Vec<(Planar, Planar, Planar)> = (0..opts.batch)
+                .map(|_| random_warp(&set.faces[rng.random_range(0..set.faces.len())], rng))
+                .collect();
+            let inp = to_tensor(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), &dev)?;
+            let tgt = to_tensor(&pairs.iter().map(|p| &p.1).collect::<Vec<_>>(), &dev)?;
+            let region = masks_tensor(&pairs.iter().map(|p| &p.2).collect::<Vec<_>>(), &dev)?;
+            let (face, mask) = self.model.forward(&inp, id)?;
+            let comp =
+                (mask.broadcast_mul(&face)? + mask.affine(-1.0, 1.0)?.broadcast_mul(&inp)?)?;
+            let rec = (&comp - &tgt)?.abs()?.mean_all()?;
+            let raw = (&face - &tgt)?.abs()?.mean_all()?;
+            let fake = self.disc.nets[id].forward(&comp)?;
+            let adv = (fake - 1.0)?.sqr()?.mean_all()?;
+            recs.push(rec.to_scalar::<f32>()?);
+            adv_sum += adv.to_scalar::<f32>()?;
+            let mask_loss = (&mask - &region)?.abs()?.mean_all()?;
+            let loss = (((&rec + (raw * 0.5)?)? + (mask_loss * opts.mask_weight)?)?
+                + (adv * opts.adversarial)?)?;
+            add(&mut g_loss, loss)?;
+            let real = self.disc.nets[id].forward(&tgt)?;
+            let fake = self.disc.nets[id].forward(&comp.detach())?;
+            let d = ((real - 1.0)?.sqr()?.mean_all()? + fake.sqr()?.mean_all()?)?;
+            add(&mut d_loss, (d * 0.5)?)?;
+        }
+        let g_loss = g_loss.context("no identities to train")?;
+        let d_loss = d_loss.unwrap();
+        self.opt_g.backward_step(&g_loss, opts.lr, 10.0)?;
+        self.opt_d.backward_step(&d_loss, opts.lr, 10.0)?;
+        let n = sets.len() as f32;
+        Ok((recs, adv_sum / n, d_loss.to_scalar::<f32>()? / n))
+    }
+
+    /// Trains until `deadline` (or `opts.max_steps`), checkpointing as it goes and at the end.
+    pub fn train(
+        &mut self,
+        sets: &[FaceSet],
+        opts: &TrainOptions,
+        deadline: Instant,
+        progress: &Progress,
+    ) -> Result<TrainReport> {
+        anyhow::ensure!(
+            sets.len() == self.model.config.identities.len(),
+            "the model has {} identities, the training data {}",
+            self.model.config.identities.len(),
+            sets.len()
+        );
+        for s in sets {
+            anyhow::ensure!(
+                !s.faces.is_empty(),
+                "identity {} has no faces to learn",
+                s.name
+            );
+        }
+        let start_step = self.report.steps;
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(opts.seed ^ (start_step as u64).wrapping_mul(0x9e37_79b9));
+        let started = Instant::now();
+        let mut last_save = Instant::now();
+        let total = opts.max_steps.unwrap_or(usize::MAX);
+        let bar = progress.bar(
+            opts.max_steps
+                .map(|m| m.saturating_sub(start_step))
+                .unwrap_or(0) as u64,
+            "training",
+            "steps",
+        );
+        let mut recent: Vec<Vec<f32>> = Vec::new();
+        let (mut adv, mut dl) = (0f32, 0f32);
+        while self.report.steps < total && Instant::now() < deadline {
+            crate::progress::check_interrupted()?;
+            let (rec, a, d) = self.step(sets, opts, &mut rng)?;
+            adv = a;
+            dl = d;
+            self.report.steps += 1;
+            let mean = rec.iter().sum::<f32>() / rec.len() as f32;
+            let every = (self.report.steps / 50).clamp(1, 25);
+            if self.report.steps % every == 0 || self.report.steps == 1 {
+                self.report.history.push((self.report.steps, mean));
+            }
+            recent.push(rec);
+            if recent.len() > 20 {
+                recent.remove(0);
+            }
+            bar.inc(1);
+            bar.set_message(format!("rec {mean:.4}"));
+            if last_save.elapsed() > Duration::from_secs_f64(opts.checkpoint_seconds) {
+                self.finish_report(&recent, adv, dl, started);
+                self.save()?;
+                last_save = Instant::now();
+            }
+        }
+        bar.finish_and_clear();
+        self.finish_report(&recent, adv, dl, started);
+        self.save()?;
+        Ok(self.report.clone())
+    }
+
+    fn finish_report(&mut self, recent: &[Vec<f32>], adv: f32, dl: f32, started: Instant) {
+        let ids = self.model.config.identities.len();
+        self.report.reconstruction = (0..ids)
+            .map(|i| recent.iter().map(|r| r[i]).sum::<f32>() / recent.len().max(1) as f32)
+            .collect();
+        self.report.adversarial = adv;
+        self.report.discriminator = dl;
+        self.report.seconds = started.elapsed().as_secs_f64();
+        self.report.steps_per_second =
+            (self.report.steps - self.report.resumed_from) as f64 / self.report.seconds.max(1e-9);
+    }
+}
+
+/// The model config saved in a checkpoint folder, if any.
+pub fn read_config(dir: &Path) -> Result<Option<ModelConfig>> {
+    let path = dir.join(CONFIG);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read(&path)?;
+    Ok(serde_json::from_slice(&text).ok())
+}
+
+/// A trained model, for conversion only.
+pub fn load_model(dir: &Path, device: &Device) -> Result<SwapModel> {
+    let config =
+        read_config(dir)?.with_context(|| format!("no trained swap model in {}", dir.display()))?;
+    let model = SwapModel::new(&config, device)?;
+    let bytes = std::fs::read(dir.join(GENERATOR))?;
+    load_weights(&model.varmap, &bytes, GENERATOR)?;
+    Ok(model)
+}
