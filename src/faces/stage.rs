@@ -480,14 +480,31 @@ pub fn run_stage(
         .iter()
         .map(|(s, _)| ((s.out_point - s.in_point) * 30.0).round().max(1.0) as usize)
         .sum();
-    let bar = progress.bar(total_frames as u64, "detecting", "frames");
+    let bar = progress.bar(
+        if used.is_empty() {
+            0
+        } else {
+            total_frames as u64
+        },
+        "detecting",
+        "frames",
+    );
     let mut shot_crops = Vec::new();
     let mut scans = Vec::new();
     for (shot, src) in &shots {
-        scans.push(
+        // Nobody to swap in: no need to look for faces (minutes of work on a long film).
+        let scan = if used.is_empty() {
+            ShotScan {
+                tracks: Vec::new(),
+                frames: 0,
+                fps: 0.0,
+                still: false,
+            }
+        } else {
             scan_shot(&det, shot, src, r, &mut shot_crops, &bar)
-                .with_context(|| format!("finding faces in {}", src.display()))?,
-        );
+                .with_context(|| format!("finding faces in {}", src.display()))?
+        };
+        scans.push(scan);
     }
     bar.finish_and_clear();
 
@@ -552,6 +569,8 @@ pub fn run_stage(
     if !swapping {
         let why = if actors.is_empty() {
             "no actors registered (make --actors DIR; benjamin actors add)"
+        } else if used.is_empty() {
+            "no character is cast (faces/cast.json)"
         } else if scans.iter().all(|s| s.tracks.is_empty()) {
             "no faces in the shots"
         } else {
