@@ -112,6 +112,16 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
     .unwrap();
     write_still(&media.join("sub/sky.png"), 160, 90, [30, 60, 200]).unwrap();
     std::fs::write(media.join("broken.mp4"), b"this is not a video at all").unwrap();
+    let pose = benjamin::faces::synth::Pose {
+        cx: 160.0,
+        cy: 120.0,
+        size: 110.0,
+        angle: 0.0,
+        mouth_open: 0.2,
+    };
+    benjamin::faces::synth::face_picture(320, 240, &benjamin::faces::synth::Look::A, &pose)
+        .save(media.join("sub/portrait.png"))
+        .unwrap();
     std::fs::write(media.join("notes.txt"), b"not media").unwrap();
 
     let archive_dir = dir.path().join("archive");
@@ -123,7 +133,7 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
     let report = a
         .add(std::slice::from_ref(&media), &opts, &Progress::hidden())
         .unwrap();
-    assert_eq!(report.added.len(), 2, "{report:?}");
+    assert_eq!(report.added.len(), 3, "{report:?}");
     assert_eq!(report.failed.len(), 1);
     assert!(report.failed[0].0.ends_with("broken.mp4"));
     assert!(
@@ -159,7 +169,7 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
         .add(std::slice::from_ref(&media), &opts, &Progress::hidden())
         .unwrap();
     assert!(again.added.is_empty());
-    assert_eq!(again.unchanged.len(), 2);
+    assert_eq!(again.unchanged.len(), 3);
 
     // An ingest interrupted after the first source left only its record: the next add
     // does the rest and nothing twice.
@@ -169,7 +179,7 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
         .unwrap();
     assert_eq!(resumed.added.len(), 1);
     assert!(resumed.added[0].ends_with("sky.png"));
-    assert_eq!(resumed.unchanged.len(), 1);
+    assert_eq!(resumed.unchanged.len(), 2);
 
     let (hits, _) = a.search("rain in the harbour", 3).unwrap();
     assert!(hits[0].path.ends_with("harbour.mp4"));
@@ -177,7 +187,7 @@ fn a_folder_is_ingested_with_a_damaged_file_skipped_and_readding_does_nothing() 
 
     let removed = a.remove(&[harbour.id[..8].to_string()]).unwrap();
     assert_eq!(removed.len(), 1);
-    assert_eq!(a.sources().unwrap().len(), 1);
+    assert_eq!(a.sources().unwrap().len(), 2);
     assert!(!archive_dir.join(&harbour.shots[0].thumbnail).exists());
 }
 

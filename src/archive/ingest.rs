@@ -12,6 +12,7 @@ use super::detect::{DetectorConfig, ShotDetector, ShotSpan, Transition};
 use super::embed::SentenceEmbedder;
 use super::scan::{self, FrameStats, Scan};
 use super::{sidecar, Archive, ShotRecord, SourceRecord};
+use crate::faces::mtcnn::Mtcnn;
 use crate::fsutil;
 use crate::progress::{check_interrupted, Progress};
 
@@ -162,6 +163,7 @@ impl Archive {
         }
         self.save_info()?;
 
+        let detector = Mtcnn::embedded(&crate::nn::device())?;
         let files_bar = progress.bar(files.len() as u64, "files", "files");
         let mut existing = existing;
         for (n, path) in files.iter().enumerate() {
@@ -172,7 +174,14 @@ impl Archive {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            let outcome = self.add_one(path, &existing, opts, embedder.as_ref(), progress);
+            let outcome = self.add_one(
+                path,
+                &existing,
+                opts,
+                embedder.as_ref(),
+                Some(&detector),
+                progress,
+            );
             match outcome {
                 Ok(Some(record)) => {
                     progress.info(format!("added {name}: {} shots", record.shots.len()));
@@ -204,6 +213,7 @@ impl Archive {
         existing: &[SourceRecord],
         opts: &AddOptions,
         embedder: Option<&SentenceEmbedder>,
+        faces: Option<&Mtcnn>,
         progress: &Progress,
     ) -> Result<Option<SourceRecord>> {
         let print = fingerprint(path)?;
@@ -282,8 +292,16 @@ impl Archive {
                 hue: m.hue.into(),
                 thumbnail: thumb,
                 text: side.text_for(start, if info.still { f64::MAX } else { end }),
+                faces: None,
                 embedding: None,
             });
+        }
+        if let Some(det) = faces {
+            for shot in &mut shots {
+                check_interrupted()?;
+                let middle = (shot.start + shot.end) / 2.0;
+                shot.faces = Some(count_faces(det, path, info.still, middle, scan.frame_rate)?);
+            }
         }
         if let Some(e) = embedder {
             let texts: Vec<String> = shots.iter().map(|s| s.text.clone()).collect();
@@ -396,6 +414,35 @@ fn measure(frames: &[FrameStats]) -> Measures {
             "none"
         },
     }
+}
+
+/// Faces clear enough to count (MTCNN's score and at least 20 pixels tall at 640 wide).
+fn count_faces(det: &Mtcnn, path: &Path, still: bool, at: f64, fps: f64) -> Result<usize> {
+    let mut picture = None;
+    if still {
+        picture = Some(
+            image::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .to_rgb8(),
+        );
+    } else {
+        crate::faces::detect::for_each_frame(path, at, 1, fps.max(1.0), |_, img| {
+            picture = Some(img.clone());
+            Ok(())
+        })?;
+    }
+    let Some(mut img) = picture else {
+        return Ok(0);
+    };
+    if img.width() > 640 {
+        let h = (img.height() as u64 * 640 / img.width() as u64).max(1) as u32;
+        img = image::imageops::resize(&img, 640, h, image::imageops::FilterType::Triangle);
+    }
+    let found = det.detect_rgb(&img)?;
+    Ok(found
+        .iter()
+        .filter(|d| d.score >= 0.95 && d.height() >= 20.0)
+        .count())
 }
 
 fn write_thumbnail(scan: &Scan, frame: usize, path: &Path) -> Result<()> {

@@ -88,6 +88,9 @@ pub struct ShotRecord {
     pub thumbnail: String,
     /// Sidecar text that goes with the shot (description, tags, subtitles in its span).
     pub text: String,
+    /// Faces MTCNN finds in the shot's middle frame (absent in records made before it could).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faces: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
 }

@@ -112,10 +112,19 @@ fn scene_needs(
             } else {
                 None
             };
+            let mut speakers: Vec<&str> = Vec::new();
+            for e in &scene.elements {
+                if let Element::Dialogue(d) = e {
+                    if !speakers.contains(&d.character.as_str()) {
+                        speakers.push(&d.character);
+                    }
+                }
+            }
             (frames > 0).then_some(SceneNeed {
                 number,
                 frames,
                 night,
+                speakers: speakers.len(),
             })
         })
         .collect()
@@ -213,6 +222,7 @@ impl Stage for ShotsStage {
                     end: shot.end,
                     still: usable[s].still,
                     luma: shot.luma,
+                    faces: shot.faces,
                 }
             })
             .collect();

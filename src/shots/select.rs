@@ -14,6 +14,8 @@ pub struct SceneNeed {
     pub frames: usize,
     /// Wanted light: Some(true) for night (dark shots), Some(false) for day, None otherwise.
     pub night: Option<bool>,
+    /// Characters who speak in the scene.
+    pub speakers: usize,
 }
 
 /// A shot of the archive, as the selector sees it.
@@ -28,6 +30,8 @@ pub struct Footage {
     pub still: bool,
     /// Mean luma, 0-1.
     pub luma: f32,
+    /// Faces counted in the shot, when the archive counted them.
+    pub faces: Option<usize>,
 }
 
 /// One piece of footage placed in a scene.
@@ -122,6 +126,19 @@ fn light_fit(night: Option<bool>, luma: f32) -> f32 {
     }
 }
 
+/// How well the faces on screen fit who is in the scene: people for dialogue, empty places
+/// for scenes without a word.
+fn face_fit(speakers: usize, faces: Option<usize>) -> f32 {
+    match (speakers, faces) {
+        (_, None) => 0.0,
+        (0, Some(0)) => 0.1,
+        (0, Some(_)) => 0.0,
+        (_, Some(0)) => 0.0,
+        (k, Some(n)) if n <= k => 0.2,
+        (_, Some(_)) => 0.1,
+    }
+}
+
 /// Picks footage for every scene. `similarity[s][f]` is how well footage `f`'s text matches
 /// scene `s` (0 to 1). Fails, saying how much is missing, when the archive runs out.
 pub fn select(
@@ -155,7 +172,11 @@ pub fn select(
                     } else {
                         0.0
                     };
-                    let score = sim + 0.3 * light + short + pacing.chance * rng.random::<f32>();
+                    let score = sim
+                        + 0.3 * light
+                        + face_fit(need.speakers, f.faces)
+                        + short
+                        + pacing.chance * rng.random::<f32>();
                     (w, sim, light, score)
                 })
                 .max_by(|a, b| a.3.total_cmp(&b.3));
@@ -220,6 +241,7 @@ mod tests {
                 end: i as f64 * 10.0 + 4.0 + i as f64,
                 still: false,
                 luma: i as f32 / 8.0,
+                faces: None,
             })
             .collect()
     }
@@ -230,16 +252,19 @@ mod tests {
                 number: 1,
                 frames: 24 * 9 + 5,
                 night: Some(true),
+                speakers: 0,
             },
             SceneNeed {
                 number: 2,
                 frames: 24 * 13,
                 night: Some(false),
+                speakers: 0,
             },
             SceneNeed {
                 number: 3,
                 frames: 7,
                 night: None,
+                speakers: 0,
             },
         ]
     }
@@ -290,6 +315,7 @@ mod tests {
             number: 1,
             frames: 24,
             night: Some(true),
+            speakers: 0,
         }];
         let picks = select(&night, &f, &[vec![0.0; 8]], 24.0, 1, &pacing).unwrap();
         // The two darkest shots (luma 0 and 0.125) fit a night scene fully.
@@ -302,12 +328,34 @@ mod tests {
     }
 
     #[test]
+    fn dialogue_scenes_prefer_shots_with_faces() {
+        let mut f = footage();
+        for (i, x) in f.iter_mut().enumerate() {
+            x.luma = 0.5;
+            x.faces = Some(usize::from(i == 5));
+        }
+        let pacing = Pacing {
+            chance: 0.0,
+            ..Default::default()
+        };
+        let talk = [SceneNeed {
+            number: 1,
+            frames: 24,
+            night: None,
+            speakers: 2,
+        }];
+        let picks = select(&talk, &f, &[vec![0.0; 8]], 24.0, 1, &pacing).unwrap();
+        assert_eq!((picks[0].source, picks[0].shot), (2, 1));
+    }
+
+    #[test]
     fn running_out_of_footage_says_how_much_is_missing() {
         let f = footage();
         let long = [SceneNeed {
             number: 1,
             frames: 24 * 500,
             night: None,
+            speakers: 0,
         }];
         let err = select(&long, &f, &[vec![0.0; 8]], 24.0, 1, &Pacing::default()).unwrap_err();
         assert!(err.to_string().contains("archive add"), "{err}");
