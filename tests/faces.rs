@@ -493,7 +493,6 @@ mod conversion {
 
 mod stage {
     use super::CONSENT;
-    use benjamin::cut::edl::Shot;
     use benjamin::cut::stage::EdlFragment;
     use benjamin::faces::image::RgbConverter;
     use benjamin::faces::synth::{background, draw_face, face_picture, Look, Pose};
@@ -529,16 +528,7 @@ mod stage {
         w.finish().unwrap();
     }
 
-    fn shot(source: PathBuf, a: f64, b: f64, scene: u32) -> Shot {
-        Shot {
-            source,
-            in_point: a,
-            out_point: b,
-            scene,
-            licence: "CC0".into(),
-            attribution: "tests".into(),
-        }
-    }
+    use crate::common::shot;
 
     fn film(dir: &Path) -> Film {
         let media = dir.join("media");

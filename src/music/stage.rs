@@ -17,7 +17,6 @@ use crate::fsutil;
 use crate::manifest::StageInputs;
 use crate::pipeline::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 use crate::progress::Progress;
-use crate::voice::{DialogueTimings, DIALOGUE_FILE};
 
 pub const MIDI_FILE: &str = "score.mid";
 pub const CUES_FILE: &str = "cues.json";
@@ -170,10 +169,6 @@ pub fn soundfont_path(film: &Film) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOUNDFONT))
 }
 
-fn dialogue_path(film: &Film) -> PathBuf {
-    film.stage_dir(StageId::Voice.name()).join(DIALOGUE_FILE)
-}
-
 pub struct MusicStage;
 
 impl Stage for MusicStage {
@@ -182,13 +177,8 @@ impl Stage for MusicStage {
     }
 
     fn inputs(&self, film: &Film) -> Result<StageInputs> {
-        let script = crate::screenplay::stage::json_path(film);
-        if !script.is_file() {
-            return Err(
-                Blocked("it needs screenplay.json from the screenplay stage".into()).into(),
-            );
-        }
-        let timings = dialogue_path(film);
+        let script = crate::screenplay::stage::require_json(film)?;
+        let timings = crate::voice::timings_path(film);
         if !timings.is_file() {
             return Err(Blocked(
                 "it needs the scene timings (voice/dialogue.json) from the voice stage".into(),
@@ -222,15 +212,8 @@ impl Stage for MusicStage {
         // The SoundFont first: a missing one should fail before any work.
         let font = render::load_soundfont(&soundfont_path(film))?;
         let screenplay = crate::screenplay::stage::load(film)?;
-        let path = dialogue_path(film);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let timings: DialogueTimings = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is damaged; `benjamin run voice --film {}` rewrites it",
-                path.display(),
-                film.dir.display()
-            )
+        let timings = crate::voice::load_timings(film)?.ok_or_else(|| {
+            Blocked("it needs the scene timings (voice/dialogue.json) from the voice stage".into())
         })?;
         let (model, _) = MelodyModel::load(None)?;
         let briefs = scene_briefs(&screenplay, &timings);

@@ -350,6 +350,19 @@ pub fn json_path(film: &Film) -> PathBuf {
     film.stage_dir(StageId::Screenplay.name()).join(JSON_FILE)
 }
 
+/// screenplay.json for a stage that reads it; [`Blocked`](crate::pipeline::Blocked) until the
+/// screenplay stage has written it.
+pub fn require_json(film: &Film) -> Result<PathBuf> {
+    let path = json_path(film);
+    if !path.is_file() {
+        return Err(crate::pipeline::Blocked(
+            "it needs screenplay.json from the screenplay stage".into(),
+        )
+        .into());
+    }
+    Ok(path)
+}
+
 /// Loads a film's screenplay.json (for the stages that follow).
 pub fn load(film: &Film) -> Result<Screenplay> {
     let path = json_path(film);

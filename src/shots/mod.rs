@@ -7,7 +7,7 @@ pub mod select;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{Archive, Index, Matching, SourceRecord};
@@ -55,11 +55,6 @@ fn archive_dir(film: &Film) -> PathBuf {
         .archive
         .clone()
         .unwrap_or_else(crate::film::default_archive)
-}
-
-fn dialogue_path(film: &Film) -> PathBuf {
-    film.stage_dir(StageId::Voice.name())
-        .join(crate::voice::DIALOGUE_FILE)
 }
 
 /// A digest of every source record: adding or removing footage makes the stage stale.
@@ -150,16 +145,11 @@ impl Stage for ShotsStage {
     }
 
     fn inputs(&self, film: &Film) -> Result<StageInputs> {
-        let script = crate::screenplay::stage::json_path(film);
-        if !script.is_file() {
-            return Err(
-                Blocked("it needs screenplay.json from the screenplay stage".into()).into(),
-            );
-        }
+        let script = crate::screenplay::stage::require_json(film)?;
         let dir = archive_dir(film);
         let archive = Archive::open_existing(&dir).map_err(|e| Blocked(format!("{e:#}")))?;
         let mut files = vec![script];
-        let dialogue = dialogue_path(film);
+        let dialogue = crate::voice::timings_path(film);
         if dialogue.is_file() {
             files.push(dialogue);
         }
@@ -180,16 +170,7 @@ impl Stage for ShotsStage {
         let film = ctx.film;
         let fps = film.settings.frame.fps as f64;
         let screenplay = crate::screenplay::stage::load(film)?;
-        let dialogue = dialogue_path(film);
-        let timings: Option<DialogueTimings> = if dialogue.is_file() {
-            let text = std::fs::read_to_string(&dialogue)
-                .with_context(|| format!("cannot read {}", dialogue.display()))?;
-            Some(serde_json::from_str(&text).with_context(|| {
-                format!("{} is damaged; rerun the voice stage", dialogue.display())
-            })?)
-        } else {
-            None
-        };
+        let timings = crate::voice::load_timings(film)?;
         let needs = scene_needs(&screenplay, timings.as_ref(), fps);
 
         let archive = Archive::open_existing(&archive_dir(film))?;

@@ -19,7 +19,7 @@ use crate::cut::stage::{EdlFragment, FRAGMENT};
 use crate::film::Film;
 use crate::fsutil::{self, AtomicFile};
 use crate::manifest::StageInputs;
-use crate::pipeline::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
+use crate::pipeline::{hash_inputs, Stage, StageContext, StageId, StageOutcome};
 use crate::progress::Progress;
 use crate::screenplay::fountain::{Element, Screenplay};
 use cast::Voice;
@@ -67,6 +67,28 @@ pub struct DialogueTimings {
 /// Seconds the action between lines holds the screen: a few words a second, 1 to 8 s.
 fn action_seconds(text: &str) -> f64 {
     (text.split_whitespace().count() as f64 / 5.0).clamp(1.0, 8.0)
+}
+
+/// Where a film's dialogue.json (the scene and line timings) is.
+pub fn timings_path(film: &Film) -> PathBuf {
+    film.stage_dir(StageId::Voice.name()).join(DIALOGUE_FILE)
+}
+
+/// The voice stage's timings of a film, or None before it has run.
+pub fn load_timings(film: &Film) -> Result<Option<DialogueTimings>> {
+    let path = timings_path(film);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).map(Some).with_context(|| {
+        format!(
+            "{} is damaged; `benjamin run voice --film {}` rewrites it",
+            path.display(),
+            film.dir.display()
+        )
+    })
 }
 
 /// Peak-normalises to -1 dBFS (never clipping) and writes a mono 16-bit WAV atomically.
@@ -259,12 +281,7 @@ impl Stage for VoiceStage {
     }
 
     fn inputs(&self, film: &Film) -> Result<StageInputs> {
-        let script = crate::screenplay::stage::json_path(film);
-        if !script.is_file() {
-            return Err(
-                Blocked("it needs screenplay.json from the screenplay stage".into()).into(),
-            );
-        }
+        let script = crate::screenplay::stage::require_json(film)?;
         Ok(StageInputs {
             params: serde_json::json!({"line_gap": LINE_GAP, "scene_lead": SCENE_LEAD, "scene_tail": SCENE_TAIL}),
             files: hash_inputs(film, &[script])?,

@@ -38,7 +38,8 @@ pub fn make_media(dir: &Path) -> PathBuf {
     media
 }
 
-fn shot(source: PathBuf, a: f64, b: f64, scene: u32) -> Shot {
+/// A CC0 shot of `source` from `a` to `b` seconds.
+pub fn shot(source: PathBuf, a: f64, b: f64, scene: u32) -> Shot {
     Shot {
         source,
         in_point: a,
