@@ -26,7 +26,7 @@ struct Cli {
     /// Print nothing but errors (and the --json summary).
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// Print a machine-readable summary at the end (make, run, status, cut).
+    /// Print machine-readable JSON on stdout (make, run, status, cut, corpus list, archive, faces detect).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]

@@ -91,24 +91,9 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// Size and mtime of the source and of every sidecar it has now.
 fn fingerprint(path: &Path) -> Result<String> {
     let mut parts = vec![fsutil::fingerprint_file(path)?];
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let stem = path
-        .file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    for ext in ["json", "txt", "srt", "vtt"] {
-        for side in [format!("{stem}.{ext}"), format!("{name}.{ext}")] {
-            let p = dir.join(&side);
-            if p.is_file() && p != path {
-                parts.push(format!("{side}={}", fsutil::fingerprint_file(&p)?));
-            }
-        }
+    for side in sidecar::existing(path) {
+        let name = side.file_name().unwrap_or_default().to_string_lossy();
+        parts.push(format!("{name}={}", fsutil::fingerprint_file(&side)?));
     }
     Ok(parts.join(";"))
 }

@@ -75,6 +75,15 @@ fn candidates(source: &Path, ext: &str) -> [PathBuf; 2] {
     [source.with_extension(ext), PathBuf::from(long)]
 }
 
+/// The sidecar files that exist next to `source` now, in the order [`read`] reads them.
+pub fn existing(source: &Path) -> Vec<PathBuf> {
+    ["json", "txt", "srt", "vtt"]
+        .iter()
+        .flat_map(|ext| candidates(source, ext))
+        .filter(|p| p.is_file() && p != source)
+        .collect()
+}
+
 /// Reads whatever sidecars sit next to `source`. A sidecar that cannot be parsed is an error
 /// naming it: better than crediting footage wrongly.
 pub fn read(source: &Path) -> Result<Sidecar> {
