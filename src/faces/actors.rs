@@ -91,7 +91,7 @@ impl Consent {
 
     pub fn load(path: &Path) -> Result<Consent> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the consent record {}", path.display()))?;
+            .with_context(|| format!("cannot read the consent record {} (write one as the README's \"Actors and consent\" shows)", path.display()))?;
         Self::parse(&text, path)
     }
 
