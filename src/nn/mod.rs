@@ -5,9 +5,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
+
+mod adamw;
+pub mod fused;
+mod parallel;
+
+pub use adamw::AdamW;
+pub use parallel::sharded_gradients;
 
 /// Linear warm-up to `max_lr`, then cosine decay to `min_lr` at `total` steps.
 pub fn cosine_lr(step: usize, warmup: usize, total: usize, max_lr: f64, min_lr: f64) -> f64 {
@@ -19,134 +25,6 @@ pub fn cosine_lr(step: usize, warmup: usize, total: usize, max_lr: f64, min_lr: 
     }
     let progress = (step - warmup) as f64 / (total - warmup).max(1) as f64;
     min_lr + 0.5 * (max_lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
-}
-
-/// AdamW (decoupled weight decay on matrices only), with moments kept by parameter name so a
-/// checkpoint can carry them and a resumed run takes the very same next steps.
-pub struct AdamW {
-    params: Vec<(String, Var)>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
-    pub step: usize,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-}
-
-impl AdamW {
-    pub fn new(varmap: &VarMap, weight_decay: f64) -> Result<Self> {
-        let mut params: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        params.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = params
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let v = params
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(AdamW {
-            params,
-            m,
-            v,
-            step: 0,
-            beta1: 0.9,
-            beta2: 0.99,
-            eps: 1e-8,
-            weight_decay,
-        })
-    }
-
-    /// Number of trainable values.
-    pub fn parameter_count(&self) -> usize {
-        self.params.iter().map(|(_, v)| v.elem_count()).sum()
-    }
-
-    /// Backpropagates `loss`, clips the global gradient norm to `max_norm` and updates the
-    /// parameters at learning rate `lr`. Returns the gradient norm before clipping.
-    pub fn backward_step(&mut self, loss: &Tensor, lr: f64, max_norm: f64) -> Result<f32> {
-        let grads = loss.backward()?;
-        self.apply(&grads, lr, max_norm)
-    }
-
-    fn apply(&mut self, grads: &GradStore, lr: f64, max_norm: f64) -> Result<f32> {
-        let mut sq = 0f32;
-        for (_, var) in &self.params {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                sq += g.sqr()?.sum_all()?.to_scalar::<f32>()?;
-            }
-        }
-        let norm = sq.sqrt();
-        if !norm.is_finite() {
-            bail!("training diverged: the gradient is not finite (try a lower learning rate)");
-        }
-        let clip = if norm > max_norm as f32 {
-            max_norm / norm as f64
-        } else {
-            1.0
-        };
-        self.step += 1;
-        let t = self.step as i32;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let c1 = 1.0 - b1.powi(t);
-        let c2 = 1.0 - b2.powi(t);
-        for (i, (_, var)) in self.params.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else {
-                continue;
-            };
-            let g = (g * clip)?;
-            let m = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?;
-            let v = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-            let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
-            let mut next = var.as_tensor().clone();
-            if self.weight_decay > 0.0 && var.rank() >= 2 {
-                next = (next * (1.0 - lr * self.weight_decay))?;
-            }
-            var.set(&(next - (update * lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
-        }
-        Ok(norm)
-    }
-
-    /// The moments and step, as named tensors for a checkpoint.
-    pub fn state(&self) -> Result<HashMap<String, Tensor>> {
-        let mut out = HashMap::new();
-        for (i, (name, _)) in self.params.iter().enumerate() {
-            out.insert(format!("m.{name}"), self.m[i].clone());
-            out.insert(format!("v.{name}"), self.v[i].clone());
-        }
-        out.insert(
-            "step".into(),
-            Tensor::new(&[self.step as f32], &Device::Cpu)?,
-        );
-        Ok(out)
-    }
-
-    pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        for (i, (name, var)) in self.params.iter().enumerate() {
-            let m = state
-                .get(&format!("m.{name}"))
-                .with_context(|| format!("optimizer state lacks {name}"))?;
-            let v = state
-                .get(&format!("v.{name}"))
-                .with_context(|| format!("optimizer state lacks {name}"))?;
-            self.m[i] = m.to_device(var.device())?.to_dtype(var.dtype())?;
-            self.v[i] = v.to_device(var.device())?.to_dtype(var.dtype())?;
-        }
-        let step = state
-            .get("step")
-            .context("optimizer state lacks its step")?;
-        self.step = step.to_vec1::<f32>()?[0] as usize;
-        Ok(())
-    }
 }
 
 /// Saves named tensors as safetensors, atomically.
@@ -193,9 +71,9 @@ pub fn load_weights(varmap: &VarMap, bytes: &[u8], origin: &str) -> Result<()> {
     Ok(())
 }
 
-/// Layer normalisation that trains. candle-nn's own `LayerNorm` and `softmax_last_dim` run
-/// fused kernels that record no backward pass (`apply_op*_no_bwd`): gradients silently stop
-/// there. This one is built from differentiable ops.
+/// Layer normalisation that trains. candle-nn's own `LayerNorm` runs a fused kernel that
+/// records no backward pass (`apply_op*_no_bwd`): gradients silently stop there. This one's
+/// kernel has its backward pass ([`fused::layer_norm`]).
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
@@ -212,13 +90,40 @@ pub fn layer_norm(size: usize, vb: candle_nn::VarBuilder) -> candle_core::Result
 
 impl candle_core::Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps)
+        fused::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
-/// Softmax over the last dimension that trains (see [`LayerNorm`]).
-pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    candle_nn::ops::softmax(x, candle_core::D::Minus1)
+/// A linear layer (candle-nn's weights and initialisation) that multiplies as one 2-D product
+/// and adds its bias with [`fused::add_bias`], whatever the leading dimensions.
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+pub fn linear(
+    inputs: usize,
+    outputs: usize,
+    vb: candle_nn::VarBuilder,
+) -> candle_core::Result<Linear> {
+    let l = candle_nn::linear(inputs, outputs, vb)?;
+    let bias = l.bias().cloned().expect("candle_nn::linear has a bias");
+    Ok(Linear {
+        weight: l.weight().clone(),
+        bias,
+    })
+}
+
+impl candle_core::Module for Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = x.dims();
+        let inputs = dims[dims.len() - 1];
+        let rows = x.elem_count() / inputs.max(1);
+        let y = x.reshape((rows, inputs))?.matmul(&self.weight.t()?)?;
+        let mut shape = dims.to_vec();
+        *shape.last_mut().expect("at least one dimension") = self.bias.dim(0)?;
+        fused::add_bias(&y, &self.bias)?.reshape(shape)
+    }
 }
 
 /// The device models run on: the first CUDA GPU with the `cuda` feature, else the CPU.

@@ -1,10 +1,10 @@
 //! A small GPT: token and learned position embeddings, pre-norm blocks of causal
 //! self-attention and an MLP, and an output head tied to the token embedding.
 
-use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{linear, Init, Linear, VarBuilder};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
 
-use crate::nn::{layer_norm, LayerNorm};
+use crate::nn::{fused, layer_norm, linear, LayerNorm, Linear};
 
 use super::ModelConfig;
 
@@ -33,12 +33,7 @@ impl Block {
     }
 
     /// `cache` holds the keys and values of earlier positions (sampling); `None` in training.
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
-    ) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, cache: Option<&mut Option<(Tensor, Tensor)>>) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let d = c / self.heads;
         let qkv = self.qkv.forward(&self.ln1.forward(x)?)?;
@@ -56,11 +51,11 @@ impl Block {
             }
             *cache = Some((k.clone(), v.clone()));
         }
-        let att = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask)?;
-        let att = crate::nn::softmax_last_dim(&att)?;
+        let att = fused::causal_softmax(&q.matmul(&k.t()?)?, 1.0 / (d as f64).sqrt())?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
         let x = (x + self.proj.forward(&y)?)?;
-        let h = self.fc.forward(&self.ln2.forward(&x)?)?.gelu()?;
+        let h = self.fc.forward(&self.ln2.forward(&x)?)?;
+        let h = fused::gelu(&h)?;
         x + self.out.forward(&h)?
     }
 }
@@ -106,14 +101,17 @@ impl Gpt {
             .wte
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, ()))?;
-        let x = tok.broadcast_add(&self.wpe.narrow(0, 0, t)?)?;
-        let mask = causal_mask(t, 0, ids.device())?;
+        // Positions added as a bias over the batch (one fused op, cheap to differentiate).
+        let x = fused::add_bias(
+            &tok.reshape((b, ()))?,
+            &self.wpe.narrow(0, 0, t)?.flatten_all()?,
+        )?
+        .reshape((b, t, ()))?;
         let mut x = x;
         for block in &self.blocks {
-            x = block.forward(&x, &mask, None)?;
+            x = block.forward(&x, None)?;
         }
-        let x = self.ln_f.forward(&x)?;
-        x.broadcast_matmul(&self.wte.t()?)
+        self.logits(&x)
     }
 
     /// Logits for `ids` ([1, new]) continuing from `cache`, which it extends. Positions past
@@ -131,15 +129,24 @@ impl Gpt {
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, ()))?;
         let mut x = tok.broadcast_add(&self.wpe.narrow(0, cache.len, t)?)?;
-        let mask = causal_mask(t, cache.len, ids.device())?;
         if cache.layers.len() != self.blocks.len() {
             cache.layers = vec![None; self.blocks.len()];
         }
         for (block, layer) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward(&x, &mask, Some(layer))?;
+            x = block.forward(&x, Some(layer))?;
         }
         cache.len += t;
-        self.ln_f.forward(&x)?.broadcast_matmul(&self.wte.t()?)
+        self.logits(&x)
+    }
+
+    /// The output head, tied to the token embedding; one 2-D product, so that its backward
+    /// pass is one product too rather than one per batch row summed.
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        self.ln_f
+            .forward(&x.reshape((b * t, c))?)?
+            .matmul(&self.wte.t()?)?
+            .reshape((b, t, ()))
     }
 
     pub fn context(&self) -> usize {
@@ -154,19 +161,10 @@ pub struct KvCache {
     pub len: usize,
 }
 
-/// `[t, past + t]`: query `i` (at position `past + i`) may see keys up to its own position.
-fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| {
-            (0..past + t).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
-        })
-        .collect();
-    Tensor::from_vec(mask, (t, past + t), device)?.to_dtype(DType::F32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{DType, Device};
     use candle_nn::VarMap;
 
     /// A two-layer GPT small enough to check by hand; the VarMap keeps its weights alive.

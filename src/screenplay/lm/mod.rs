@@ -136,7 +136,7 @@ impl LanguageModel {
     pub fn loss(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let logits = self.forward(inputs)?;
         let v = logits.dim(2)?;
-        Ok(candle_nn::loss::cross_entropy(
+        Ok(crate::nn::fused::cross_entropy(
             &logits.reshape(((), v))?,
             &targets.flatten_all()?,
         )?)

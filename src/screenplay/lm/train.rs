@@ -205,8 +205,9 @@ pub fn train_step(
         &mut rng,
         &model.device,
     )?;
-    let loss = model.loss(&x, &y)?;
-    let value = loss.to_scalar::<f32>()?;
+    let (value, grads) = crate::nn::sharded_gradients(&model.device, opts.batch, |start, len| {
+        model.loss(&x.narrow(0, start, len)?, &y.narrow(0, start, len)?)
+    })?;
     let lr = cosine_lr(
         step,
         opts.warmup.min(total / 10 + 1),
@@ -214,7 +215,7 @@ pub fn train_step(
         opts.max_lr,
         opts.min_lr,
     );
-    opt.backward_step(&loss, lr, 1.0)?;
+    opt.apply(&grads, lr, 1.0)?;
     Ok(value)
 }
 

@@ -1,0 +1,667 @@
+//! Fused CPU kernels, each with an explicit backward pass, for the ops that dominate training
+//! small models on a CPU. candle composes them from many elementwise ops, each a pass over
+//! memory and a new tensor: GELU's backward alone is ten of them, three with `powf`. Here
+//! each is one pass. On other devices every function falls back to candle's composed ops, so
+//! the models read the same everywhere.
+
+use candle_core::{
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D,
+};
+
+/// Whether `t` can take the CPU kernels.
+pub(super) fn on_cpu(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
+
+/// The elements of a contiguous tensor's storage.
+pub(super) fn values<'a, T: candle_core::WithDType>(
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
+        None => bail!("fused kernels take contiguous tensors"),
+    }
+}
+
+/// Runs `f` compiled for AVX2 and FMA when the CPU has them: the kernels are plain loops the
+/// compiler vectorises, and the baseline x86-64 target only has SSE2.
+#[inline(always)]
+pub(super) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn wide<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU was just found to support both features.
+            return unsafe { wide(f) };
+        }
+    }
+    f()
+}
+
+/// e^x to about 2 ulp (Cephes' expf), branch-free so that loops of it vectorise.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
+    let x = x.clamp(-87.3, 88.3);
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+#[inline(always)]
+fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+}
+
+const GELU_K: f32 = 0.797_884_6; // sqrt(2 / pi)
+const GELU_C: f32 = 0.044_715;
+
+/// GELU with the tanh approximation (GPT-2's), like candle's `gelu`.
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    if on_cpu(x) {
+        x.contiguous()?.apply_op1(Gelu)
+    } else {
+        x.gelu()
+    }
+}
+
+struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "fused-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values::<f32>(s, l)?;
+        let y = simd(|| {
+            x.iter()
+                .map(|&x| 0.5 * x * (1.0 + tanh(GELU_K * (x + GELU_C * x * x * x))))
+                .collect::<Vec<f32>>()
+        });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
+    }
+}
+
+/// `grad * gelu'(x)`.
+struct GeluGrad;
+
+impl CustomOp2 for GeluGrad {
+    fn name(&self) -> &'static str {
+        "fused-gelu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, g) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let dx = simd(|| {
+            x.iter()
+                .zip(g)
+                .map(|(&x, &g)| {
+                    let x2 = x * x;
+                    let t = tanh(GELU_K * x * (1.0 + GELU_C * x2));
+                    let d = 0.5 * (1.0 + t)
+                        + 0.5 * x * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * x2);
+                    g * d
+                })
+                .collect::<Vec<f32>>()
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// `x [rows, n] + bias [n]` on every row. candle's broadcast add sums the bias gradient with
+/// a generic strided reduction; this one sums rows with vector adds.
+pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if on_cpu(x) && x.rank() == 2 {
+        x.contiguous()?.apply_op2(&bias.contiguous()?, AddBias)
+    } else {
+        x.broadcast_add(bias)
+    }
+}
+
+struct AddBias;
+
+impl CustomOp2 for AddBias {
+    fn name(&self) -> &'static str {
+        "fused-add-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, b) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let (_, n) = l1.shape().dims2()?;
+        if b.len() != n {
+            bail!("add_bias: rows of {n} but a bias of {}", b.len());
+        }
+        let mut y = x.to_vec();
+        simd(|| {
+            for row in y.chunks_exact_mut(n) {
+                row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let db = grad.contiguous()?.apply_op1_no_bwd(&ColumnSum)?;
+        Ok((Some(grad.clone()), Some(db)))
+    }
+}
+
+/// Sum of the rows of `[rows, n]`.
+struct ColumnSum;
+
+impl CustomOp1 for ColumnSum {
+    fn name(&self) -> &'static str {
+        "fused-column-sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values::<f32>(s, l)?;
+        let (_, n) = l.shape().dims2()?;
+        let mut sum = vec![0f32; n];
+        simd(|| {
+            for row in x.chunks_exact(n) {
+                sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+            }
+        });
+        Ok((CpuStorage::F32(sum), Shape::from(n)))
+    }
+}
+
+/// Softmax over the last dimension of attention scores `[.., t, keys]`, scaled by `scale` and
+/// causal: query `i` sits at position `keys - t + i` and sees the keys up to it (the others
+/// get probability 0).
+pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
+    if on_cpu(scores) {
+        return scores.contiguous()?.apply_op1(CausalSoftmax {
+            scale: scale as f32,
+        });
+    }
+    let (t, keys) = (scores.dim(D::Minus2)?, scores.dim(D::Minus1)?);
+    let past = keys - t;
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..keys).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    let mask = Tensor::from_vec(mask, (t, keys), scores.device())?.to_dtype(scores.dtype())?;
+    candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&mask)?, D::Minus1)
+}
+
+struct CausalSoftmax {
+    scale: f32,
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-causal-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values::<f32>(s, l)?;
+        let dims = l.dims();
+        let (t, keys) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+        let past = keys - t;
+        let mut p = vec![0f32; x.len()];
+        simd(|| {
+            for (r, (row, out)) in x
+                .chunks_exact(keys)
+                .zip(p.chunks_exact_mut(keys))
+                .enumerate()
+            {
+                let seen = past + r % t + 1;
+                let (row, out) = (&row[..seen], &mut out[..seen]);
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let mut sum = 0.0;
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = exp((v - max) * self.scale);
+                    sum += *o;
+                }
+                let inv = 1.0 / sum;
+                out.iter_mut().for_each(|o| *o *= inv);
+            }
+        });
+        Ok((CpuStorage::F32(p), l.shape().clone()))
+    }
+
+    fn bwd(&self, _: &Tensor, p: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(p.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &SoftmaxGrad { scale: self.scale },
+        )?))
+    }
+}
+
+/// `scale * p * (grad - sum(grad * p))` row by row: the softmax's backward pass.
+struct SoftmaxGrad {
+    scale: f32,
+}
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "fused-softmax-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (p, g) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let keys = *l1.dims().last().unwrap_or(&1);
+        let mut dx = vec![0f32; p.len()];
+        simd(|| {
+            for ((p, g), dx) in p
+                .chunks_exact(keys)
+                .zip(g.chunks_exact(keys))
+                .zip(dx.chunks_exact_mut(keys))
+            {
+                let dot: f32 = p.iter().zip(g).map(|(p, g)| p * g).sum();
+                for ((d, &p), &g) in dx.iter_mut().zip(p).zip(g) {
+                    *d = self.scale * p * (g - dot);
+                }
+            }
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// Layer normalisation over the last dimension, with weight and bias.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    if on_cpu(x) {
+        x.contiguous()?.apply_op3(weight, bias, LayerNorm { eps })
+    } else {
+        candle_nn::ops::layer_norm_slow(x, weight, bias, eps)
+    }
+}
+
+struct LayerNorm {
+    eps: f32,
+}
+
+/// Mean and 1/standard deviation of a row.
+#[inline(always)]
+fn moments(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (
+            values::<f32>(s1, l1)?,
+            values::<f32>(s2, l2)?,
+            values::<f32>(s3, l3)?,
+        );
+        let c = w.len();
+        if c == 0 || x.len() % c != 0 || b.len() != c {
+            bail!(
+                "layer norm: {} values do not split into rows of {c}",
+                x.len()
+            );
+        }
+        let mut y = vec![0f32; x.len()];
+        simd(|| {
+            for (row, out) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+                let (mean, rstd) = moments(row, self.eps);
+                for (((o, &v), &w), &b) in out.iter_mut().zip(row).zip(w).zip(b) {
+                    *o = (v - mean) * rstd * w + b;
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let c = w.elem_count();
+        let rows = x.elem_count() / c;
+        // One pass gives all three: dx in the first rows, then dweight and dbias.
+        let all = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
+        let dx = all.narrow(0, 0, rows)?.reshape(x.shape())?;
+        Ok((Some(dx), Some(all.get(rows)?), Some(all.get(rows + 1)?)))
+    }
+}
+
+struct LayerNormGrad {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNormGrad {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, g) = (
+            values::<f32>(s1, l1)?,
+            values::<f32>(s2, l2)?,
+            values::<f32>(s3, l3)?,
+        );
+        let c = w.len();
+        let rows = x.len() / c;
+        let mut out = vec![0f32; x.len() + 2 * c];
+        simd(|| {
+            let (dx, dwb) = out.split_at_mut(x.len());
+            let (dw, db) = dwb.split_at_mut(c);
+            let mut xhat = vec![0f32; c];
+            for ((row, g), dx) in x
+                .chunks_exact(c)
+                .zip(g.chunks_exact(c))
+                .zip(dx.chunks_exact_mut(c))
+            {
+                let (mean, rstd) = moments(row, self.eps);
+                let (mut sum_gw, mut sum_gwx) = (0f32, 0f32);
+                for ((xh, &v), (&g, &w)) in xhat.iter_mut().zip(row).zip(g.iter().zip(w)) {
+                    *xh = (v - mean) * rstd;
+                    sum_gw += g * w;
+                    sum_gwx += g * w * *xh;
+                }
+                let (mean_gw, mean_gwx) = (sum_gw / c as f32, sum_gwx / c as f32);
+                for i in 0..c {
+                    dx[i] = rstd * (g[i] * w[i] - mean_gw - xhat[i] * mean_gwx);
+                    dw[i] += g[i] * xhat[i];
+                    db[i] += g[i];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((rows + 2, c))))
+    }
+}
+
+/// Mean cross-entropy of `logits` `[n, classes]` against class ids `targets` `[n]` (u32).
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if on_cpu(logits) && targets.dtype() == DType::U32 {
+        logits
+            .contiguous()?
+            .apply_op2(&targets.contiguous()?, CrossEntropy)
+    } else {
+        candle_nn::loss::cross_entropy(logits, targets)
+    }
+}
+
+struct CrossEntropy;
+
+/// The row's log-sum-exp and, when `probs` is given, its softmax.
+#[inline(always)]
+fn log_sum_exp(row: &[f32], probs: Option<&mut [f32]>) -> f32 {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let sum = match probs {
+        Some(p) => {
+            let mut sum = 0.0;
+            for (p, &v) in p.iter_mut().zip(row) {
+                *p = exp(v - max);
+                sum += *p;
+            }
+            let inv = 1.0 / sum;
+            p.iter_mut().for_each(|p| *p *= inv);
+            sum
+        }
+        None => row.iter().map(|&v| exp(v - max)).sum(),
+    };
+    max + sum.ln()
+}
+
+fn check_targets(targets: &[u32], rows: usize, classes: usize) -> Result<()> {
+    if targets.len() != rows {
+        bail!(
+            "cross entropy: {rows} rows of logits but {} targets",
+            targets.len()
+        );
+    }
+    if let Some(t) = targets.iter().find(|&&t| t as usize >= classes) {
+        bail!("cross entropy: target {t} is not one of the {classes} classes");
+    }
+    Ok(())
+}
+
+impl CustomOp2 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "fused-cross-entropy"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
+        let (rows, classes) = l1.shape().dims2()?;
+        check_targets(targets, rows, classes)?;
+        let total = simd(|| {
+            x.chunks_exact(classes)
+                .zip(targets)
+                .map(|(row, &t)| (log_sum_exp(row, None) - row[t as usize]) as f64)
+                .sum::<f64>()
+        });
+        let mean = (total / rows.max(1) as f64) as f32;
+        Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
+    }
+
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = logits.apply_op2_no_bwd(targets, &CrossEntropyGrad)?;
+        Ok((Some(d.broadcast_mul(grad)?), None))
+    }
+}
+
+/// `(softmax(logits) - onehot(target)) / n`.
+struct CrossEntropyGrad;
+
+impl CustomOp2 for CrossEntropyGrad {
+    fn name(&self) -> &'static str {
+        "fused-cross-entropy-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
+        let (rows, classes) = l1.shape().dims2()?;
+        check_targets(targets, rows, classes)?;
+        let mut d = vec![0f32; x.len()];
+        let inv = 1.0 / rows.max(1) as f32;
+        simd(|| {
+            for ((row, d), &t) in x
+                .chunks_exact(classes)
+                .zip(d.chunks_exact_mut(classes))
+                .zip(targets)
+            {
+                log_sum_exp(row, Some(d));
+                d[t as usize] -= 1.0;
+                d.iter_mut().for_each(|v| *v *= inv);
+            }
+        });
+        Ok((CpuStorage::F32(d), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// The fused op and candle's composed one give the same values and gradients.
+    fn agree(
+        fused: impl Fn(&Tensor) -> Result<Tensor>,
+        reference: impl Fn(&Tensor) -> Result<Tensor>,
+        shape: &[usize],
+    ) -> Result<()> {
+        let x = Var::from_tensor(&(Tensor::randn(0f32, 2.0, shape, &Device::Cpu)?))?;
+        let (a, b) = (fused(x.as_tensor())?, reference(x.as_tensor())?);
+        let weights = Tensor::randn(0f32, 1.0, a.shape(), &Device::Cpu)?;
+        let diff = (&a - &b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "values differ by {diff}");
+        let ga = (a * &weights)?.sum_all()?.backward()?;
+        let gb = (b * &weights)?.sum_all()?.backward()?;
+        let (ga, gb) = (
+            ga.get(x.as_tensor()).unwrap(),
+            gb.get(x.as_tensor()).unwrap(),
+        );
+        let diff = (ga - gb)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "gradients differ by {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn exp_is_accurate() {
+        for i in -800..800 {
+            let x = i as f32 * 0.1;
+            let (a, b) = (exp(x), x.exp());
+            assert!((a - b).abs() <= b * 5e-7, "exp({x}) = {a}, expected {b}");
+        }
+        assert_eq!(exp(-200.0), exp(-87.3));
+    }
+
+    #[test]
+    fn add_bias_matches_a_broadcast_add_with_both_gradients() -> Result<()> {
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 9, &Device::Cpu)?)?;
+        agree(|x| add_bias(x, &b), |x| x.broadcast_add(&b), &[5, 9])?;
+        let x = Tensor::randn(0f32, 1.0, (5, 9), &Device::Cpu)?;
+        let g = Tensor::randn(0f32, 1.0, (5, 9), &Device::Cpu)?;
+        let ga = (add_bias(&x, &b)? * &g)?.sum_all()?.backward()?;
+        let gb = (x.broadcast_add(&b)? * &g)?.sum_all()?.backward()?;
+        let (a, r) = (
+            ga.get(b.as_tensor()).unwrap(),
+            gb.get(b.as_tensor()).unwrap(),
+        );
+        let diff = (a - r)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "bias gradients differ by {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn gelu_matches_candle() -> Result<()> {
+        agree(gelu, |x| x.gelu(), &[3, 50])
+    }
+
+    #[test]
+    fn causal_softmax_matches_a_masked_softmax() -> Result<()> {
+        let masked = |x: &Tensor| {
+            let (t, keys) = (x.dim(D::Minus2)?, x.dim(D::Minus1)?);
+            let mask: Vec<f32> = (0..t)
+                .flat_map(|i| (0..keys).map(move |j| if j > keys - t + i { -1e9 } else { 0.0 }))
+                .collect();
+            let mask = Tensor::from_vec(mask, (t, keys), x.device())?;
+            candle_nn::ops::softmax(&(x * 0.3)?.broadcast_add(&mask)?, D::Minus1)
+        };
+        agree(|x| causal_softmax(x, 0.3), masked, &[2, 3, 5, 5])?;
+        // Fewer queries than keys: the queries come after a cached past.
+        agree(|x| causal_softmax(x, 0.3), masked, &[2, 3, 5])
+    }
+
+    #[test]
+    fn layer_norm_matches_candle_with_all_gradients() -> Result<()> {
+        let w = Var::from_tensor(&Tensor::randn(1f32, 0.5, 7, &Device::Cpu)?)?;
+        let b = Var::from_tensor(&Tensor::randn(0f32, 0.5, 7, &Device::Cpu)?)?;
+        agree(
+            |x| layer_norm(x, &w, &b, 1e-5),
+            |x| candle_nn::ops::layer_norm_slow(x, &w, &b, 1e-5),
+            &[4, 3, 7],
+        )?;
+        let x = Tensor::randn(0f32, 1.0, (6, 7), &Device::Cpu)?;
+        let g = Tensor::randn(0f32, 1.0, (6, 7), &Device::Cpu)?;
+        let ga = (layer_norm(&x, &w, &b, 1e-5)? * &g)?
+            .sum_all()?
+            .backward()?;
+        let gb = (candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-5)? * &g)?
+            .sum_all()?
+            .backward()?;
+        for v in [&w, &b] {
+            let (a, b) = (
+                ga.get(v.as_tensor()).unwrap(),
+                gb.get(v.as_tensor()).unwrap(),
+            );
+            let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "parameter gradients differ by {diff}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn cross_entropy_matches_candle() -> Result<()> {
+        let targets = Tensor::new(&[3u32, 0, 9, 4], &Device::Cpu)?;
+        agree(
+            |x| cross_entropy(x, &targets),
+            |x| candle_nn::loss::cross_entropy(x, &targets),
+            &[4, 10],
+        )?;
+        let bad = Tensor::new(&[3u32, 0, 10, 4], &Device::Cpu)?;
+        let x = Tensor::zeros((4, 10), DType::F32, &Device::Cpu)?;
+        assert!(cross_entropy(&x, &bad).is_err());
+        Ok(())
+    }
+}
