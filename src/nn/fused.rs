@@ -220,6 +220,19 @@ pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
     candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&mask)?, D::Minus1)
 }
 
+/// Softmax of a row, in place.
+#[inline(always)]
+pub(super) fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
 struct CausalSoftmax {
     scale: f32,
 }
@@ -242,15 +255,10 @@ impl CustomOp1 for CausalSoftmax {
                 .enumerate()
             {
                 let seen = past + r % t + 1;
-                let (row, out) = (&row[..seen], &mut out[..seen]);
-                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut sum = 0.0;
-                for (o, &v) in out.iter_mut().zip(row) {
-                    *o = exp((v - max) * self.scale);
-                    sum += *o;
+                for (o, &v) in out[..seen].iter_mut().zip(&row[..seen]) {
+                    *o = v * self.scale;
                 }
-                let inv = 1.0 / sum;
-                out.iter_mut().for_each(|o| *o *= inv);
+                softmax_in_place(&mut out[..seen]);
             }
         });
         Ok((CpuStorage::F32(p), l.shape().clone()))

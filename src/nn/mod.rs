@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 
 mod adamw;
+pub mod attention;
 pub mod fused;
 mod parallel;
 

@@ -4,7 +4,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::nn::{fused, layer_norm, linear, LayerNorm, Linear};
+use crate::nn::{attention, fused, layer_norm, linear, LayerNorm, Linear};
 
 use super::ModelConfig;
 
@@ -34,9 +34,24 @@ impl Block {
 
     /// `cache` holds the keys and values of earlier positions (sampling); `None` in training.
     fn forward(&self, x: &Tensor, cache: Option<&mut Option<(Tensor, Tensor)>>) -> Result<Tensor> {
-        let (b, t, c) = x.dims3()?;
-        let d = c / self.heads;
         let qkv = self.qkv.forward(&self.ln1.forward(x)?)?;
+        let y = match cache {
+            None if attention::fused_attention_available(&qkv) => {
+                attention::causal_attention(&qkv, self.heads)?
+            }
+            cache => self.attend(&qkv, cache)?,
+        };
+        let x = (x + self.proj.forward(&y)?)?;
+        let h = self.fc.forward(&self.ln2.forward(&x)?)?;
+        let h = fused::gelu(&h)?;
+        x + self.out.forward(&h)?
+    }
+
+    /// Attention composed from candle's ops: for sampling with a cache, and off the CPU.
+    fn attend(&self, qkv: &Tensor, cache: Option<&mut Option<(Tensor, Tensor)>>) -> Result<Tensor> {
+        let (b, t, c3) = qkv.dims3()?;
+        let c = c3 / 3;
+        let d = c / self.heads;
         let split = |i: usize| -> Result<Tensor> {
             qkv.narrow(2, i * c, c)?
                 .reshape((b, t, self.heads, d))?
@@ -52,11 +67,7 @@ impl Block {
             *cache = Some((k.clone(), v.clone()));
         }
         let att = fused::causal_softmax(&q.matmul(&k.t()?)?, 1.0 / (d as f64).sqrt())?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
-        let x = (x + self.proj.forward(&y)?)?;
-        let h = self.fc.forward(&self.ln2.forward(&x)?)?;
-        let h = fused::gelu(&h)?;
-        x + self.out.forward(&h)?
+        att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))
     }
 }
 

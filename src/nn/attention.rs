@@ -1,0 +1,310 @@
+//! Causal self-attention as one CPU kernel with its backward pass: from the packed query, key
+//! and value projections `[batch, time, 3 * width]` straight to the heads' outputs
+//! `[batch, time, width]`. The composed form splits heads with narrow, transpose and copy,
+//! and every one of those ops costs a zeroed gradient buffer and an add on the way back; here
+//! each head's products read the packed rows in place through strides.
+
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+
+use super::fused::{on_cpu, simd, values};
+
+/// Whether [`causal_attention`] can run on `qkv` (else compose it from candle's ops).
+pub fn fused_attention_available(qkv: &Tensor) -> bool {
+    on_cpu(qkv) && qkv.rank() == 3
+}
+
+/// Multi-head causal attention over packed projections `[b, t, 3c]` (queries, keys, values,
+/// each `heads` heads of `c / heads`), scaled by 1/sqrt(head width). CPU only: see
+/// [`fused_attention_available`].
+pub fn causal_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+    let (_, _, c3) = qkv.dims3()?;
+    if c3 % (3 * heads) != 0 {
+        bail!(
+            "attention: width {} does not split into 3 x {heads} heads",
+            c3
+        );
+    }
+    qkv.contiguous()?.apply_op1(Attention { heads })
+}
+
+#[derive(Clone, Copy)]
+struct Attention {
+    heads: usize,
+}
+
+/// A strided row-major view into a buffer: element (i, j) sits at `offset + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+struct View {
+    offset: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl View {
+    fn rows(offset: usize, rs: usize) -> View {
+        View { offset, rs, cs: 1 }
+    }
+
+    fn transposed(self) -> View {
+        View {
+            offset: self.offset,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    /// Index of the last element of an `m x n` view, to check it lies inside its buffer.
+    fn last(&self, m: usize, n: usize) -> usize {
+        self.offset + (m - 1) * self.rs + (n - 1) * self.cs
+    }
+}
+
+/// `dst = scale * a @ b` with `a` `m x k` and `b` `k x n`, on this thread.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    d: View,
+    a: &[f32],
+    av: View,
+    b: &[f32],
+    bv: View,
+    scale: f32,
+) {
+    assert!(d.last(m, n) < dst.len() && av.last(m, k) < a.len() && bv.last(k, n) < b.len());
+    // SAFETY: the asserts keep every element of the three views inside its slice, and `dst`
+    // is borrowed mutably, so it cannot overlap `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().add(d.offset),
+            d.cs as isize,
+            d.rs as isize,
+            false,
+            a.as_ptr().add(av.offset),
+            av.cs as isize,
+            av.rs as isize,
+            b.as_ptr().add(bv.offset),
+            bv.cs as isize,
+            bv.rs as isize,
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Where one (batch row, head) finds its queries, keys and values in the packed input.
+struct Head {
+    q: View,
+    k: View,
+    v: View,
+    /// Its columns in the `[b, t, c]` output.
+    out: View,
+}
+
+impl Attention {
+    fn dims(&self, l: &Layout) -> Result<(usize, usize, usize, usize)> {
+        let (b, t, c3) = l.shape().dims3()?;
+        let c = c3 / 3;
+        Ok((b, t, c, c / self.heads))
+    }
+
+    fn head(&self, (t, c, d): (usize, usize, usize), bi: usize, h: usize) -> Head {
+        let base = bi * t * 3 * c + h * d;
+        Head {
+            q: View::rows(base, 3 * c),
+            k: View::rows(base + c, 3 * c),
+            v: View::rows(base + 2 * c, 3 * c),
+            out: View::rows(bi * t * c + h * d, c),
+        }
+    }
+
+    /// The head's attention probabilities `[t, t]` into `p`.
+    fn probabilities(&self, qkv: &[f32], head: &Head, t: usize, d: usize, p: &mut [f32]) {
+        let scale = 1.0 / (d as f32).sqrt();
+        matmul(
+            (t, t, d),
+            p,
+            View::rows(0, t),
+            qkv,
+            head.q,
+            qkv,
+            head.k.transposed(),
+            scale,
+        );
+        for (i, row) in p.chunks_exact_mut(t).enumerate() {
+            let (seen, hidden) = row.split_at_mut(i + 1);
+            super::fused::softmax_in_place(seen);
+            hidden.fill(0.0);
+        }
+    }
+}
+
+impl CustomOp1 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-causal-attention"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = values::<f32>(s, l)?;
+        let (b, t, c, d) = self.dims(l)?;
+        let mut y = vec![0f32; b * t * c];
+        let mut p = vec![0f32; t * t];
+        simd(|| {
+            for bi in 0..b {
+                for h in 0..self.heads {
+                    let head = self.head((t, c, d), bi, h);
+                    self.probabilities(qkv, &head, t, d, &mut p);
+                    matmul(
+                        (t, d, t),
+                        &mut y,
+                        head.out,
+                        &p,
+                        View::rows(0, t),
+                        qkv,
+                        head.v,
+                        1.0,
+                    );
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), Shape::from((b, t, c))))
+    }
+
+    fn bwd(&self, qkv: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(qkv.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &AttentionGrad(*self),
+        )?))
+    }
+}
+
+/// The gradient of [`Attention`] with respect to its packed input, given the output's.
+struct AttentionGrad(Attention);
+
+impl CustomOp2 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "fused-causal-attention-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (qkv, dy) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let att = &self.0;
+        let (b, t, c, d) = att.dims(l1)?;
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut dqkv = vec![0f32; qkv.len()];
+        let (mut p, mut ds) = (vec![0f32; t * t], vec![0f32; t * t]);
+        let square = View::rows(0, t);
+        simd(|| {
+            for bi in 0..b {
+                for h in 0..att.heads {
+                    let head = att.head((t, c, d), bi, h);
+                    att.probabilities(qkv, &head, t, d, &mut p);
+                    // dV = P^T dY; dP = dY V^T.
+                    matmul(
+                        (t, d, t),
+                        &mut dqkv,
+                        head.v,
+                        &p,
+                        square.transposed(),
+                        dy,
+                        head.out,
+                        1.0,
+                    );
+                    matmul(
+                        (t, t, d),
+                        &mut ds,
+                        square,
+                        dy,
+                        head.out,
+                        qkv,
+                        head.v.transposed(),
+                        1.0,
+                    );
+                    // Through the softmax (and the scale): dS = scale * P (dP - sum(dP P)).
+                    for (p, ds) in p.chunks_exact(t).zip(ds.chunks_exact_mut(t)) {
+                        let dot: f32 = p.iter().zip(ds.iter()).map(|(p, g)| p * g).sum();
+                        for (g, &p) in ds.iter_mut().zip(p) {
+                            *g = scale * p * (*g - dot);
+                        }
+                    }
+                    // dQ = dS K; dK = dS^T Q.
+                    matmul((t, d, t), &mut dqkv, head.q, &ds, square, qkv, head.k, 1.0);
+                    matmul(
+                        (t, d, t),
+                        &mut dqkv,
+                        head.k,
+                        &ds,
+                        square.transposed(),
+                        qkv,
+                        head.q,
+                        1.0,
+                    );
+                }
+            }
+        });
+        Ok((CpuStorage::F32(dqkv), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// The same attention from candle's ops: split heads, masked softmax, merge.
+    fn composed(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+        let (b, t, c3) = qkv.dims3()?;
+        let (c, d) = (c3 / 3, c3 / 3 / heads);
+        let split = |i: usize| {
+            qkv.narrow(2, i * c, c)?
+                .reshape((b, t, heads, d))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let att =
+            super::super::fused::causal_softmax(&q.matmul(&k.t()?)?, 1.0 / (d as f64).sqrt())?;
+        att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))
+    }
+
+    #[test]
+    fn matches_the_composed_attention_with_its_gradient() -> Result<()> {
+        let qkv = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 5, 24), &Device::Cpu)?)?;
+        let (a, r) = (causal_attention(&qkv, 2)?, composed(&qkv, 2)?);
+        let diff = (&a - &r)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "outputs differ by {diff}");
+        let w = Tensor::randn(0f32, 1.0, a.shape(), &Device::Cpu)?;
+        let ga = (a * &w)?.sum_all()?.backward()?;
+        let gr = (r * &w)?.sum_all()?.backward()?;
+        let (ga, gr) = (ga.get(&qkv).unwrap(), gr.get(&qkv).unwrap());
+        let diff = (ga - gr)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "gradients differ by {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_query_never_sees_later_positions() -> Result<()> {
+        let a = Tensor::randn(0f32, 1.0, (1, 6, 12), &Device::Cpu)?;
+        let tail = Tensor::randn(0f32, 1.0, (1, 3, 12), &Device::Cpu)?;
+        let b = Tensor::cat(&[&a.narrow(1, 0, 3)?, &tail], 1)?;
+        let (ya, yb) = (causal_attention(&a, 2)?, causal_attention(&b, 2)?);
+        let diff = (ya.narrow(1, 0, 3)? - yb.narrow(1, 0, 3)?)?
+            .abs()?
+            .max_all()?;
+        assert_eq!(diff.to_scalar::<f32>()?, 0.0);
+        Ok(())
+    }
+}
