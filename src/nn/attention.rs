@@ -1,6 +1,6 @@
 //! Causal self-attention as one CPU kernel with its backward pass: from the packed query, key
-//! and value projections `[batch, time, 3 * width]` straight to the heads' outputs
-//! `[batch, time, width]`. The composed form splits heads with narrow, transpose and copy,
+//! and value projections `[batch * time, 3 * width]` straight to the heads' outputs
+//! `[batch * time, width]`. The composed form splits heads with narrow, transpose and copy,
 //! and every one of those ops costs a zeroed gradient buffer and an add on the way back; here
 //! each head's products read the packed rows in place through strides.
 
@@ -10,26 +10,26 @@ use super::fused::{on_cpu, simd, values};
 
 /// Whether [`causal_attention`] can run on `qkv` (else compose it from candle's ops).
 pub fn fused_attention_available(qkv: &Tensor) -> bool {
-    on_cpu(qkv) && qkv.rank() == 3
+    on_cpu(qkv) && qkv.rank() == 2
 }
 
-/// Multi-head causal attention over packed projections `[b, t, 3c]` (queries, keys, values,
-/// each `heads` heads of `c / heads`), scaled by 1/sqrt(head width). CPU only: see
-/// [`fused_attention_available`].
-pub fn causal_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
-    let (_, _, c3) = qkv.dims3()?;
-    if c3 % (3 * heads) != 0 {
+/// Multi-head causal attention over packed projections `[b * t, 3c]`, rows batch-major
+/// (queries, keys, values, each `heads` heads of `c / heads`), scaled by 1/sqrt(head width).
+/// CPU only: see [`fused_attention_available`].
+pub fn causal_attention(qkv: &Tensor, heads: usize, time: usize) -> Result<Tensor> {
+    let (rows, c3) = qkv.dims2()?;
+    if c3 % (3 * heads) != 0 || time == 0 || rows % time != 0 {
         bail!(
-            "attention: width {} does not split into 3 x {heads} heads",
-            c3
+            "attention: {rows}x{c3} does not split into sequences of {time} and 3 x {heads} heads"
         );
     }
-    qkv.contiguous()?.apply_op1(Attention { heads })
+    qkv.contiguous()?.apply_op1(Attention { heads, time })
 }
 
 #[derive(Clone, Copy)]
 struct Attention {
     heads: usize,
+    time: usize,
 }
 
 /// A strided row-major view into a buffer: element (i, j) sits at `offset + i * rs + j * cs`.
@@ -110,9 +110,9 @@ struct Head {
 
 impl Attention {
     fn dims(&self, l: &Layout) -> Result<(usize, usize, usize, usize)> {
-        let (b, t, c3) = l.shape().dims3()?;
+        let (rows, c3) = l.shape().dims2()?;
         let c = c3 / 3;
-        Ok((b, t, c, c / self.heads))
+        Ok((rows / self.time, self.time, c, c / self.heads))
     }
 
     fn head(&self, (t, c, d): (usize, usize, usize), bi: usize, h: usize) -> Head {
@@ -174,7 +174,7 @@ impl CustomOp1 for Attention {
                 }
             }
         });
-        Ok((CpuStorage::F32(y), Shape::from((b, t, c))))
+        Ok((CpuStorage::F32(y), Shape::from((b * t, c))))
     }
 
     fn bwd(&self, qkv: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -283,7 +283,8 @@ mod tests {
     #[test]
     fn matches_the_composed_attention_with_its_gradient() -> Result<()> {
         let qkv = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 5, 24), &Device::Cpu)?)?;
-        let (a, r) = (causal_attention(&qkv, 2)?, composed(&qkv, 2)?);
+        let a = causal_attention(&qkv.reshape((10, 24))?, 2, 5)?.reshape((2, 5, 8))?;
+        let r = composed(&qkv, 2)?;
         let diff = (&a - &r)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "outputs differ by {diff}");
         let w = Tensor::randn(0f32, 1.0, a.shape(), &Device::Cpu)?;
@@ -297,11 +298,11 @@ mod tests {
 
     #[test]
     fn a_query_never_sees_later_positions() -> Result<()> {
-        let a = Tensor::randn(0f32, 1.0, (1, 6, 12), &Device::Cpu)?;
-        let tail = Tensor::randn(0f32, 1.0, (1, 3, 12), &Device::Cpu)?;
-        let b = Tensor::cat(&[&a.narrow(1, 0, 3)?, &tail], 1)?;
-        let (ya, yb) = (causal_attention(&a, 2)?, causal_attention(&b, 2)?);
-        let diff = (ya.narrow(1, 0, 3)? - yb.narrow(1, 0, 3)?)?
+        let a = Tensor::randn(0f32, 1.0, (6, 12), &Device::Cpu)?;
+        let tail = Tensor::randn(0f32, 1.0, (3, 12), &Device::Cpu)?;
+        let b = Tensor::cat(&[&a.narrow(0, 0, 3)?, &tail], 0)?;
+        let (ya, yb) = (causal_attention(&a, 2, 6)?, causal_attention(&b, 2, 6)?);
+        let diff = (ya.narrow(0, 0, 3)? - yb.narrow(0, 0, 3)?)?
             .abs()?
             .max_all()?;
         assert_eq!(diff.to_scalar::<f32>()?, 0.0);

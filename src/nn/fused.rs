@@ -182,7 +182,7 @@ impl CustomOp2 for AddBias {
 }
 
 /// Sum of the rows of `[rows, n]`.
-struct ColumnSum;
+pub(super) struct ColumnSum;
 
 impl CustomOp1 for ColumnSum {
     fn name(&self) -> &'static str {

@@ -11,9 +11,11 @@ use candle_nn::VarMap;
 mod adamw;
 pub mod attention;
 pub mod fused;
+mod linear;
 mod parallel;
 
 pub use adamw::AdamW;
+pub use linear::{linear, Linear};
 pub use parallel::sharded_gradients;
 
 /// Linear warm-up to `max_lr`, then cosine decay to `min_lr` at `total` steps.
@@ -92,38 +94,6 @@ pub fn layer_norm(size: usize, vb: candle_nn::VarBuilder) -> candle_core::Result
 impl candle_core::Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         fused::layer_norm(x, &self.weight, &self.bias, self.eps)
-    }
-}
-
-/// A linear layer (candle-nn's weights and initialisation) that multiplies as one 2-D product
-/// and adds its bias with [`fused::add_bias`], whatever the leading dimensions.
-pub struct Linear {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-pub fn linear(
-    inputs: usize,
-    outputs: usize,
-    vb: candle_nn::VarBuilder,
-) -> candle_core::Result<Linear> {
-    let l = candle_nn::linear(inputs, outputs, vb)?;
-    let bias = l.bias().cloned().expect("candle_nn::linear has a bias");
-    Ok(Linear {
-        weight: l.weight().clone(),
-        bias,
-    })
-}
-
-impl candle_core::Module for Linear {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let dims = x.dims();
-        let inputs = dims[dims.len() - 1];
-        let rows = x.elem_count() / inputs.max(1);
-        let y = x.reshape((rows, inputs))?.matmul(&self.weight.t()?)?;
-        let mut shape = dims.to_vec();
-        *shape.last_mut().expect("at least one dimension") = self.bias.dim(0)?;
-        fused::add_bias(&y, &self.bias)?.reshape(shape)
     }
 }
 

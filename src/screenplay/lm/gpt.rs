@@ -32,18 +32,25 @@ impl Block {
         })
     }
 
-    /// `cache` holds the keys and values of earlier positions (sampling); `None` in training.
-    fn forward(&self, x: &Tensor, cache: Option<&mut Option<(Tensor, Tensor)>>) -> Result<Tensor> {
+    /// `x` is `[batch * time, width]`, rows batch-major. `cache` holds the keys and values of
+    /// earlier positions (sampling); `None` in training.
+    fn forward(
+        &self,
+        x: &Tensor,
+        (b, t): (usize, usize),
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
         let qkv = self.qkv.forward(&self.ln1.forward(x)?)?;
         let y = match cache {
             None if attention::fused_attention_available(&qkv) => {
-                attention::causal_attention(&qkv, self.heads)?
+                attention::causal_attention(&qkv, self.heads, t)?
             }
-            cache => self.attend(&qkv, cache)?,
+            cache => self
+                .attend(&qkv.reshape((b, t, ()))?, cache)?
+                .reshape((b * t, ()))?,
         };
         let x = (x + self.proj.forward(&y)?)?;
-        let h = self.fc.forward(&self.ln2.forward(&x)?)?;
-        let h = fused::gelu(&h)?;
+        let h = fused::gelu(&self.fc.forward(&self.ln2.forward(&x)?)?)?;
         x + self.out.forward(&h)?
     }
 
@@ -102,62 +109,50 @@ impl Gpt {
     /// Logits `[batch, time, vocab]` for token ids `[batch, time]` (time <= context).
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        if t > self.context {
+        self.logits(ids, None)?.reshape((b, t, ()))
+    }
+
+    /// Logits `[batch * time, vocab]`, rows batch-major: what the loss takes, with no reshape
+    /// (each is a node the backward pass would zero and add a buffer for).
+    pub fn logits(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        if past + t > self.context {
             candle_core::bail!(
-                "sequence of {t} tokens is longer than the model's context of {}",
+                "{} tokens pass the model's context of {}",
+                past + t,
                 self.context
             );
         }
-        let tok = self
-            .wte
-            .embedding(&ids.flatten_all()?)?
-            .reshape((b, t, ()))?;
+        let tok = self.wte.embedding(&ids.flatten_all()?)?;
         // Positions added as a bias over the batch (one fused op, cheap to differentiate).
-        let x = fused::add_bias(
-            &tok.reshape((b, ()))?,
-            &self.wpe.narrow(0, 0, t)?.flatten_all()?,
-        )?
-        .reshape((b, t, ()))?;
-        let mut x = x;
-        for block in &self.blocks {
-            x = block.forward(&x, None)?;
+        let positions = self.wpe.narrow(0, past, t)?.flatten_all()?;
+        let mut x = fused::add_bias(&tok.reshape((b, ()))?, &positions)?.reshape((b * t, ()))?;
+        match cache {
+            None => {
+                for block in &self.blocks {
+                    x = block.forward(&x, (b, t), None)?;
+                }
+            }
+            Some(cache) => {
+                if cache.layers.len() != self.blocks.len() {
+                    cache.layers = vec![None; self.blocks.len()];
+                }
+                for (block, layer) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+                    x = block.forward(&x, (b, t), Some(layer))?;
+                }
+                cache.len += t;
+            }
         }
-        self.logits(&x)
+        // The output head is tied to the token embedding.
+        self.ln_f.forward(&x)?.matmul(&self.wte.t()?)
     }
 
-    /// Logits for `ids` ([1, new]) continuing from `cache`, which it extends. Positions past
-    /// the context are the caller's to avoid (start a new cache).
+    /// Logits `[batch, new, vocab]` for `ids` continuing from `cache`, which it extends.
+    /// Positions past the context are the caller's to avoid (start a new cache).
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        if cache.len + t > self.context {
-            candle_core::bail!(
-                "the cache would pass the model's context of {}",
-                self.context
-            );
-        }
-        let tok = self
-            .wte
-            .embedding(&ids.flatten_all()?)?
-            .reshape((b, t, ()))?;
-        let mut x = tok.broadcast_add(&self.wpe.narrow(0, cache.len, t)?)?;
-        if cache.layers.len() != self.blocks.len() {
-            cache.layers = vec![None; self.blocks.len()];
-        }
-        for (block, layer) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward(&x, Some(layer))?;
-        }
-        cache.len += t;
-        self.logits(&x)
-    }
-
-    /// The output head, tied to the token embedding; one 2-D product, so that its backward
-    /// pass is one product too rather than one per batch row summed.
-    fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, t, c) = x.dims3()?;
-        self.ln_f
-            .forward(&x.reshape((b * t, c))?)?
-            .matmul(&self.wte.t()?)?
-            .reshape((b, t, ()))
+        self.logits(ids, Some(cache))?.reshape((b, t, ()))
     }
 
     pub fn context(&self) -> usize {

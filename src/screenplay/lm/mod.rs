@@ -134,10 +134,16 @@ impl LanguageModel {
 
     /// Mean next-token cross-entropy of `inputs` predicting `targets` (both `[batch, time]`).
     pub fn loss(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        let logits = self.forward(inputs)?;
-        let v = logits.dim(2)?;
+        let logits = match &self.net {
+            Net::Gpt(m) => m.logits(inputs, None)?,
+            Net::Lstm(m) => {
+                let logits = m.forward(inputs)?;
+                let v = logits.dim(2)?;
+                logits.reshape(((), v))?
+            }
+        };
         Ok(crate::nn::fused::cross_entropy(
-            &logits.reshape(((), v))?,
+            &logits,
             &targets.flatten_all()?,
         )?)
     }

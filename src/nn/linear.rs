@@ -1,0 +1,257 @@
+//! A linear layer whose product, bias and backward pass are one CPU kernel each: `x W^T + b`
+//! straight into the output, and on the way back `dx = g W`, `dW = g^T x`, `db = sum(g)`.
+//! candle's composed layer records a transpose, a product, a broadcast and two reshapes, and
+//! its backward pass zeroes and adds a gradient buffer for every one of them.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor};
+
+use super::fused::{add_bias, on_cpu, values};
+
+/// candle-nn's weights and initialisation (`weight` `[out, in]`, `bias` `[out]`), so that
+/// checkpoints keep their names.
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+pub fn linear(inputs: usize, outputs: usize, vb: candle_nn::VarBuilder) -> Result<Linear> {
+    let l = candle_nn::linear(inputs, outputs, vb)?;
+    let bias = l.bias().cloned().expect("candle_nn::linear has a bias");
+    Ok(Linear {
+        weight: l.weight().clone(),
+        bias,
+    })
+}
+
+impl Module for Linear {
+    /// `x` `[.., in]` to `[.., out]`; rows are kept 2-D when they come in 2-D.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let inputs = *dims.last().unwrap_or(&0);
+        let rows = x.elem_count() / inputs.max(1);
+        let flat = if dims.len() == 2 {
+            x.clone()
+        } else {
+            x.reshape((rows, inputs))?
+        };
+        let y = if on_cpu(&flat) && on_cpu(&self.weight) {
+            flat.contiguous()?
+                .apply_op3(&self.weight, &self.bias, LinearOp)?
+        } else {
+            add_bias(&flat.matmul(&self.weight.t()?)?, &self.bias)?
+        };
+        if dims.len() == 2 {
+            return Ok(y);
+        }
+        let mut shape = dims;
+        *shape.last_mut().expect("rank checked") = self.bias.dim(0)?;
+        y.reshape(shape)
+    }
+}
+
+/// `dst (m x n) = a (m x k) b (k x n)` (+ `dst` when `accumulate`), given as
+/// (row stride, column stride) of each, on the current rayon pool's threads.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+) {
+    let last = |rs: usize, cs: usize, r: usize, c: usize| (r - 1) * rs + (c - 1) * cs;
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(dst.len() >= m * n);
+    assert!(last(a_rs, a_cs, m, k) < a.len() && last(b_rs, b_cs, k, n) < b.len());
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 && m * n * k > 1 << 18 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts keep every element of the three views inside its slice; `dst` is a
+    // distinct, mutable borrow.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+struct LinearOp;
+
+impl CustomOp3 for LinearOp {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (
+            values::<f32>(s1, l1)?,
+            values::<f32>(s2, l2)?,
+            values::<f32>(s3, l3)?,
+        );
+        let (rows, inputs) = l1.shape().dims2()?;
+        let (outputs, w_inputs) = l2.shape().dims2()?;
+        if w_inputs != inputs || b.len() != outputs {
+            candle_core::bail!(
+                "linear: input rows of {inputs} against a weight of {outputs}x{w_inputs} and a bias of {}",
+                b.len()
+            );
+        }
+        // Every row starts as the bias; the product accumulates onto it.
+        let mut y: Vec<f32> = Vec::with_capacity(rows * outputs);
+        for _ in 0..rows {
+            y.extend_from_slice(b);
+        }
+        // y += x W^T: W^T is W read with its strides swapped.
+        gemm(
+            (rows, outputs, inputs),
+            &mut y,
+            true,
+            x,
+            (inputs, 1),
+            w,
+            (1, inputs),
+        );
+        Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let dx = grad.apply_op2_no_bwd(w, &InputGrad)?;
+        let dw = grad.apply_op2_no_bwd(x, &WeightGrad)?;
+        let db = grad.apply_op1_no_bwd(&super::fused::ColumnSum)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// `dx = g W`.
+struct InputGrad;
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        "fused-linear-input-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (g, w) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let (rows, outputs) = l1.shape().dims2()?;
+        let (_, inputs) = l2.shape().dims2()?;
+        let mut dx = vec![0f32; rows * inputs];
+        gemm(
+            (rows, inputs, outputs),
+            &mut dx,
+            false,
+            g,
+            (outputs, 1),
+            w,
+            (inputs, 1),
+        );
+        Ok((CpuStorage::F32(dx), Shape::from((rows, inputs))))
+    }
+}
+
+/// `dW = g^T x`.
+struct WeightGrad;
+
+impl CustomOp2 for WeightGrad {
+    fn name(&self) -> &'static str {
+        "fused-linear-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (g, x) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let (rows, outputs) = l1.shape().dims2()?;
+        let (_, inputs) = l2.shape().dims2()?;
+        let mut dw = vec![0f32; outputs * inputs];
+        gemm(
+            (outputs, inputs, rows),
+            &mut dw,
+            false,
+            g,
+            (1, outputs),
+            x,
+            (inputs, 1),
+        );
+        Ok((CpuStorage::F32(dw), Shape::from((outputs, inputs))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn matches_candles_linear_with_every_gradient() -> Result<()> {
+        let varmap = VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let ours = linear(7, 5, vb.pp("l"))?;
+        let theirs = candle_nn::Linear::new(ours.weight.clone(), Some(ours.bias.clone()));
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 7), &Device::Cpu)?)?;
+        let (a, b) = (ours.forward(&x)?, theirs.forward(&x)?);
+        assert_eq!(a.dims(), &[2, 3, 5]);
+        let diff = (&a - &b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "outputs differ by {diff}");
+        let w = Tensor::randn(0f32, 1.0, (2, 3, 5), &Device::Cpu)?;
+        let ga = (a * &w)?.sum_all()?.backward()?;
+        let gb = (b * &w)?.sum_all()?.backward()?;
+        for t in [x.as_tensor(), &ours.weight, &ours.bias] {
+            let (p, q) = (ga.get(t).unwrap(), gb.get(t).unwrap());
+            let diff = (p - q)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "gradients differ by {diff}");
+        }
+        Ok(())
+    }
+}
