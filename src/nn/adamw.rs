@@ -182,7 +182,7 @@ fn square_sum(g: &Tensor) -> candle_core::Result<f32> {
         unreachable!("on_cpu checked the device")
     };
     let v = values::<f32>(s, layout)?;
-    Ok(simd(|| v.iter().map(|x| x * x).sum()))
+    Ok(simd(|| super::fused::lane_sum(v, |x| x * x)))
 }
 
 /// The mutable, contiguous values of a CPU tensor's storage.

@@ -235,7 +235,7 @@ impl CustomOp2 for AttentionGrad {
                     );
                     // Through the softmax (and the scale): dS = scale * P (dP - sum(dP P)).
                     for (p, ds) in p.chunks_exact(t).zip(ds.chunks_exact_mut(t)) {
-                        let dot: f32 = p.iter().zip(ds.iter()).map(|(p, g)| p * g).sum();
+                        let dot = super::fused::dot(p, ds);
                         for (g, &p) in ds.iter_mut().zip(p) {
                             *g = scale * p * (*g - dot);
                         }

@@ -60,6 +60,71 @@ pub fn exp(x: f32) -> f32 {
     e * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
 
+/// Sum of `f(v)` over a slice, kept in eight running sums: one running sum is a chain of
+/// dependent adds the compiler must keep in order, eight of them vectorise.
+#[inline(always)]
+pub(super) fn lane_sum(a: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.chunks_exact(8);
+    let mut total = 0.0;
+    for &v in chunks.remainder() {
+        total += f(v);
+    }
+    for chunk in chunks {
+        let chunk: &[f32; 8] = chunk.try_into().expect("chunks of 8");
+        for j in 0..8 {
+            acc[j] += f(chunk[j]);
+        }
+    }
+    for v in acc {
+        total += v;
+    }
+    total
+}
+
+/// The largest value of a slice (see [`lane_sum`]); minus infinity when empty.
+#[inline(always)]
+pub(super) fn lane_max(a: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = a.chunks_exact(8);
+    let mut max = f32::NEG_INFINITY;
+    for &v in chunks.remainder() {
+        max = max.max(v);
+    }
+    for chunk in chunks {
+        let chunk: &[f32; 8] = chunk.try_into().expect("chunks of 8");
+        for j in 0..8 {
+            acc[j] = if chunk[j] > acc[j] { chunk[j] } else { acc[j] };
+        }
+    }
+    for v in acc {
+        max = max.max(v);
+    }
+    max
+}
+
+/// Dot product of two equally long slices (see [`lane_sum`]).
+#[inline(always)]
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut total = 0.0;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        total += x * y;
+    }
+    for (x, y) in ca.zip(cb) {
+        let (x, y): (&[f32; 8], &[f32; 8]) = (x.try_into().expect("8"), y.try_into().expect("8"));
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    for v in acc {
+        total += v;
+    }
+    total
+}
+
 #[inline(always)]
 fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
@@ -86,10 +151,11 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = values::<f32>(s, l)?;
-        let y = simd(|| {
-            x.iter()
-                .map(|&x| 0.5 * x * (1.0 + tanh(GELU_K * (x + GELU_C * x * x * x))))
-                .collect::<Vec<f32>>()
+        let mut y = vec![0f32; x.len()];
+        simd(|| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = 0.5 * x * (1.0 + tanh(GELU_K * (x + GELU_C * x * x * x)));
+            }
         });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
@@ -115,17 +181,15 @@ impl CustomOp2 for GeluGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
-        let dx = simd(|| {
-            x.iter()
-                .zip(g)
-                .map(|(&x, &g)| {
-                    let x2 = x * x;
-                    let t = tanh(GELU_K * x * (1.0 + GELU_C * x2));
-                    let d = 0.5 * (1.0 + t)
-                        + 0.5 * x * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * x2);
-                    g * d
-                })
-                .collect::<Vec<f32>>()
+        let mut dx = vec![0f32; x.len()];
+        simd(|| {
+            for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+                let x2 = x * x;
+                let t = tanh(GELU_K * x * (1.0 + GELU_C * x2));
+                let d =
+                    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * x2);
+                *dx = g * d;
+            }
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
@@ -223,13 +287,11 @@ pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
 /// Softmax of a row, in place.
 #[inline(always)]
 pub(super) fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
+    let max = lane_max(row);
     for v in row.iter_mut() {
         *v = exp(*v - max);
-        sum += *v;
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / lane_sum(row, |v| v);
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
@@ -298,7 +360,7 @@ impl CustomOp2 for SoftmaxGrad {
                 .zip(g.chunks_exact(keys))
                 .zip(dx.chunks_exact_mut(keys))
             {
-                let dot: f32 = p.iter().zip(g).map(|(p, g)| p * g).sum();
+                let dot = dot(p, g);
                 for ((d, &p), &g) in dx.iter_mut().zip(p).zip(g) {
                     *d = self.scale * p * (g - dot);
                 }
@@ -325,8 +387,8 @@ struct LayerNorm {
 #[inline(always)]
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = lane_sum(row, |v| v) / n;
+    let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -414,22 +476,21 @@ impl CustomOp3 for LayerNormGrad {
         simd(|| {
             let (dx, dwb) = out.split_at_mut(x.len());
             let (dw, db) = dwb.split_at_mut(c);
-            let mut xhat = vec![0f32; c];
+            let (mut xhat, mut gw) = (vec![0f32; c], vec![0f32; c]);
             for ((row, g), dx) in x
                 .chunks_exact(c)
                 .zip(g.chunks_exact(c))
                 .zip(dx.chunks_exact_mut(c))
             {
                 let (mean, rstd) = moments(row, self.eps);
-                let (mut sum_gw, mut sum_gwx) = (0f32, 0f32);
-                for ((xh, &v), (&g, &w)) in xhat.iter_mut().zip(row).zip(g.iter().zip(w)) {
-                    *xh = (v - mean) * rstd;
-                    sum_gw += g * w;
-                    sum_gwx += g * w * *xh;
-                }
-                let (mean_gw, mean_gwx) = (sum_gw / c as f32, sum_gwx / c as f32);
                 for i in 0..c {
-                    dx[i] = rstd * (g[i] * w[i] - mean_gw - xhat[i] * mean_gwx);
+                    xhat[i] = (row[i] - mean) * rstd;
+                    gw[i] = g[i] * w[i];
+                }
+                let mean_gw = lane_sum(&gw, |v| v) / c as f32;
+                let mean_gwx = dot(&gw, &xhat) / c as f32;
+                for i in 0..c {
+                    dx[i] = rstd * (gw[i] - mean_gw - xhat[i] * mean_gwx);
                     dw[i] += g[i] * xhat[i];
                     db[i] += g[i];
                 }
@@ -455,19 +516,18 @@ struct CrossEntropy;
 /// The row's log-sum-exp and, when `probs` is given, its softmax.
 #[inline(always)]
 fn log_sum_exp(row: &[f32], probs: Option<&mut [f32]>) -> f32 {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let max = lane_max(row);
     let sum = match probs {
         Some(p) => {
-            let mut sum = 0.0;
             for (p, &v) in p.iter_mut().zip(row) {
                 *p = exp(v - max);
-                sum += *p;
             }
+            let sum = lane_sum(p, |v| v);
             let inv = 1.0 / sum;
             p.iter_mut().for_each(|p| *p *= inv);
             sum
         }
-        None => row.iter().map(|&v| exp(v - max)).sum(),
+        None => lane_sum(row, |v| exp(v - max)),
     };
     max + sum.ln()
 }
