@@ -30,6 +30,7 @@ fn pngs(dir: &Path) -> Result<Vec<Planar>> {
 }
 
 fn main() -> Result<()> {
+    benjamin::nn::configure_threads();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dev = benjamin::nn::device();
     match args.first().map(String::as_str) {

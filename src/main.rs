@@ -232,18 +232,7 @@ struct MakeArgs {
 }
 
 fn main() -> ExitCode {
-    // candle's per-op thread pool spins while it waits, which costs more than it gains on the
-    // small tensors here and starves everything else on a busy machine; training spreads
-    // over the cores by batch shards instead (nn::sharded_gradients). Set before any thread
-    // exists, and only when the user has not chosen.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-    // Without it, candle counts the cores (reading /proc/cpuinfo) on every matrix product.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
-    }
+    benjamin::nn::configure_threads();
     let cli = Cli::parse();
     install_interrupt_handler();
     match run(cli) {

@@ -97,6 +97,22 @@ impl candle_core::Module for LayerNorm {
     }
 }
 
+/// Sets how candle uses the cores; call first thing in `main`, before any thread exists.
+/// candle's per-op thread pool spins while it waits, which costs more than it gains on the
+/// small tensors here and starves everything else on a busy machine; training spreads over
+/// the cores by batch shards instead ([`sharded_gradients`]), and matrix products keep
+/// rayon's threads. Without `RAYON_NUM_THREADS` candle counts the cores (reading
+/// /proc/cpuinfo) on every product. A user's own settings of either are kept.
+pub fn configure_threads() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
+    }
+}
+
 /// The device models run on: the first CUDA GPU with the `cuda` feature, else the CPU.
 pub fn device() -> Device {
     #[cfg(feature = "cuda")]
