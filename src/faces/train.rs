@@ -278,48 +278,68 @@ impl Trainer {
         rng: &mut ChaCha8Rng,
     ) -> Result<(Vec<f32>, f32, f32)> {
         let dev = self.model.device.clone();
-        let mut g_loss: Option<Tensor> = None;
-        let mut d_loss: Option<Tensor> = None;
-        let mut recs = Vec::new();
-        let mut adv_sum = 0f32;
-        let add = |acc: &mut Option<Tensor>, t: Tensor| -> Result<()> {
-            *acc = Some(match acc.take() {
-                Some(a) => (a + t)?,
-                None => t,
-            });
-            Ok(())
-        };
-        for (id, set) in sets.iter().enumerate() {
+        // The warped pairs are drawn here, in order, so that a seed gives the same data however
+        // many shards the step is split into.
+        let mut batches = Vec::with_capacity(sets.len());
+        for set in sets {
             let pairs: Vec<(Planar, Planar, Planar)> = (0..opts.batch)
                 .map(|_| random_warp(&set.faces[rng.random_range(0..set.faces.len())], rng))
                 .collect();
-            let inp = to_tensor(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), &dev)?;
-            let tgt = to_tensor(&pairs.iter().map(|p| &p.1).collect::<Vec<_>>(), &dev)?;
-            let region = masks_tensor(&pairs.iter().map(|p| &p.2).collect::<Vec<_>>(), &dev)?;
-            let (face, mask) = self.model.forward(&inp, id)?;
-            let comp =
-                (mask.broadcast_mul(&face)? + mask.affine(-1.0, 1.0)?.broadcast_mul(&inp)?)?;
-            let rec = (&comp - &tgt)?.abs()?.mean_all()?;
-            let raw = (&face - &tgt)?.abs()?.mean_all()?;
-            let fake = self.disc.nets[id].forward(&comp)?;
-            let adv = (fake - 1.0)?.sqr()?.mean_all()?;
-            recs.push(rec.to_scalar::<f32>()?);
-            adv_sum += adv.to_scalar::<f32>()?;
-            let mask_loss = (&mask - &region)?.abs()?.mean_all()?;
-            let loss = (((&rec + (raw * 0.5)?)? + (mask_loss * opts.mask_weight)?)?
-                + (adv * opts.adversarial)?)?;
-            add(&mut g_loss, loss)?;
-            let real = self.disc.nets[id].forward(&tgt)?;
-            let fake = self.disc.nets[id].forward(&comp.detach())?;
-            let d = ((real - 1.0)?.sqr()?.mean_all()? + fake.sqr()?.mean_all()?)?;
-            add(&mut d_loss, (d * 0.5)?)?;
+            batches.push((
+                to_tensor(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), &dev)?,
+                to_tensor(&pairs.iter().map(|p| &p.1).collect::<Vec<_>>(), &dev)?,
+                masks_tensor(&pairs.iter().map(|p| &p.2).collect::<Vec<_>>(), &dev)?,
+            ));
         }
-        let g_loss = g_loss.context("no identities to train")?;
-        let d_loss = d_loss.unwrap();
-        self.opt_g.backward_step(&g_loss, opts.lr, 10.0)?;
-        self.opt_d.backward_step(&d_loss, opts.lr, 10.0)?;
+        anyhow::ensure!(!batches.is_empty(), "no identities to train");
+        // Per identity: the reconstruction loss and the adversarial loss, for the report.
+        let watched = std::sync::Mutex::new(vec![(0f32, 0f32); sets.len()]);
+        let (model, disc) = (&self.model, &self.disc);
+        let [(_, g_grads), (d_total, d_grads)] =
+            crate::nn::sharded_gradients(&dev, opts.batch, |start, len| {
+                let share = len as f32 / opts.batch as f32;
+                let (mut g_loss, mut d_loss) = (None::<Tensor>, None::<Tensor>);
+                for (id, (inp, tgt, region)) in batches.iter().enumerate() {
+                    let (inp, tgt) = (inp.narrow(0, start, len)?, tgt.narrow(0, start, len)?);
+                    let region = region.narrow(0, start, len)?;
+                    let (face, mask) = model.forward(&inp, id)?;
+                    let comp = (mask.broadcast_mul(&face)?
+                        + mask.affine(-1.0, 1.0)?.broadcast_mul(&inp)?)?;
+                    let rec = (&comp - &tgt)?.abs()?.mean_all()?;
+                    let raw = (&face - &tgt)?.abs()?.mean_all()?;
+                    let adv = (disc.nets[id].forward(&comp)? - 1.0)?.sqr()?.mean_all()?;
+                    {
+                        let mut w = watched.lock().expect("no shard panicked");
+                        w[id].0 += rec.to_scalar::<f32>()? * share;
+                        w[id].1 += adv.to_scalar::<f32>()? * share;
+                    }
+                    let mask_loss = (&mask - &region)?.abs()?.mean_all()?;
+                    let loss = (((&rec + (raw * 0.5)?)? + (mask_loss * opts.mask_weight)?)?
+                        + (adv * opts.adversarial)?)?;
+                    g_loss = Some(match g_loss {
+                        Some(a) => (a + loss)?,
+                        None => loss,
+                    });
+                    let real = disc.nets[id].forward(&tgt)?;
+                    let fake = disc.nets[id].forward(&comp.detach())?;
+                    let d = (((real - 1.0)?.sqr()?.mean_all()? + fake.sqr()?.mean_all()?)? * 0.5)?;
+                    d_loss = Some(match d_loss {
+                        Some(a) => (a + d)?,
+                        None => d,
+                    });
+                }
+                Ok([
+                    g_loss.expect("identities checked"),
+                    d_loss.expect("identities checked"),
+                ])
+            })?;
+        self.opt_g.apply(&g_grads, opts.lr, 10.0)?;
+        self.opt_d.apply(&d_grads, opts.lr, 10.0)?;
+        let watched = watched.into_inner().expect("no shard panicked");
         let n = sets.len() as f32;
-        Ok((recs, adv_sum / n, d_loss.to_scalar::<f32>()? / n))
+        let recs = watched.iter().map(|w| w.0).collect();
+        let adv = watched.iter().map(|w| w.1).sum::<f32>() / n;
+        Ok((recs, adv, d_total / n))
     }
 
     /// Trains until `deadline` (or `opts.max_steps`), checkpointing as it goes and at the end.

@@ -27,52 +27,62 @@ fn pools() -> &'static [rayon::ThreadPool] {
     })
 }
 
-/// The mean loss over `batch` rows and its gradients. `loss(start, len)` gives the mean loss of
-/// rows `start..start + len`; on the CPU it runs once per shard, each on its own core, and the
-/// shards' gradients are weighted by their share of the rows and summed.
-pub fn sharded_gradients(
+/// The mean losses over `batch` rows and the gradients of each. `losses(start, len)` gives the
+/// mean losses of rows `start..start + len` (several when they train different parameters,
+/// like a generator's and a discriminator's); on the CPU it runs once per shard, each on its
+/// own core, and the shards' gradients are weighted by their share of the rows and summed.
+pub fn sharded_gradients<const N: usize>(
     device: &Device,
     batch: usize,
-    loss: impl Fn(usize, usize) -> Result<Tensor> + Sync,
-) -> Result<(f32, GradStore)> {
+    losses: impl Fn(usize, usize) -> Result<[Tensor; N]> + Sync,
+) -> Result<[(f32, GradStore); N]> {
     let shards = if device.is_cpu() {
         pools().len().min(batch)
     } else {
         1
     };
-    if shards <= 1 {
-        let l = loss(0, batch)?;
-        return Ok((l.to_scalar::<f32>()?, l.backward()?));
-    }
-    let run = |i: usize| -> Result<(f32, GradStore)> {
+    let run = |i: usize| -> Result<Vec<(f32, GradStore)>> {
         let (start, end) = (batch * i / shards, batch * (i + 1) / shards);
         let share = (end - start) as f64 / batch as f64;
-        let l = (loss(start, end - start)? * share)?;
-        Ok((l.to_scalar::<f32>()?, l.backward()?))
-    };
-    let results: Vec<Result<(f32, GradStore)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = pools()[..shards]
+        losses(start, end - start)?
             .iter()
-            .enumerate()
-            .map(|(i, pool)| {
-                let run = &run;
-                s.spawn(move || pool.install(|| run(i)))
+            .map(|l| {
+                let l = (l * share)?;
+                Ok((l.to_scalar::<f32>()?, l.backward()?))
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    });
-    let mut total = 0.0;
-    let mut grads: Option<GradStore> = None;
-    for r in results {
-        let (l, g) = r?;
-        total += l;
-        match grads.as_mut() {
-            Some(all) => all.extend(g)?,
-            None => grads = Some(g),
+    };
+    let results: Vec<Result<Vec<(f32, GradStore)>>> = if shards <= 1 {
+        vec![run(0)]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pools()[..shards]
+                .iter()
+                .enumerate()
+                .map(|(i, pool)| {
+                    let run = &run;
+                    s.spawn(move || pool.install(|| run(i)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    let mut merged: Vec<(f32, GradStore)> = Vec::with_capacity(N);
+    for shard in results {
+        for (k, (l, g)) in shard?.into_iter().enumerate() {
+            match merged.get_mut(k) {
+                Some((total, all)) => {
+                    *total += l;
+                    all.extend(g)?;
+                }
+                None => merged.push((l, g)),
+            }
         }
     }
-    Ok((total, grads.expect("at least two shards ran")))
+    merged
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a shard returned the wrong number of losses"))
 }

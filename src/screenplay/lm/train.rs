@@ -205,9 +205,10 @@ pub fn train_step(
         &mut rng,
         &model.device,
     )?;
-    let (value, grads) = crate::nn::sharded_gradients(&model.device, opts.batch, |start, len| {
-        model.loss(&x.narrow(0, start, len)?, &y.narrow(0, start, len)?)
-    })?;
+    let [(value, grads)] =
+        crate::nn::sharded_gradients(&model.device, opts.batch, |start, len| {
+            Ok([model.loss(&x.narrow(0, start, len)?, &y.narrow(0, start, len)?)?])
+        })?;
     let lr = cosine_lr(
         step,
         opts.warmup.min(total / 10 + 1),
