@@ -57,7 +57,10 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // SAFETY: the clamp keeps n within -126..=127, well inside i32. (A checked `as` would
+    // saturate, and saturating conversions keep the loop from vectorising.)
+    let n: i32 = unsafe { n.to_int_unchecked() };
+    e * f32::from_bits(((n + 127) << 23) as u32)
 }
 
 /// Sum of `f(v)` over a slice, kept in eight running sums: one running sum is a chain of
