@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 secs=${1:-180}
 text=../shared/data/text/tinyshakespeare.txt
 [ -f "$text" ] || { echo "needs $text (../shared/data)"; exit 1; }
-cargo build --release -q
-bin=target/release/benjamin
+# BENJAMIN_BIN: a binary built elsewhere (else this checkout's release build).
+if [ -z "${BENJAMIN_BIN:-}" ]; then cargo build --release -q; fi
+bin=${BENJAMIN_BIN:-${CARGO_TARGET_DIR:-target}/release/benjamin}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 hours=$(python3 -c "print($secs/3600)")

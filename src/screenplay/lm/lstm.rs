@@ -2,13 +2,15 @@
 //! sequence are computed at once; only the recurrence runs step by step.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{embedding, linear, linear_no_bias, Embedding, Linear, VarBuilder};
+use candle_nn::{embedding, linear_no_bias, Embedding, VarBuilder};
+
+use crate::nn::{linear, Linear};
 
 use super::ModelConfig;
 
 struct Layer {
     input: Linear,
-    hidden: Linear,
+    hidden: candle_nn::Linear,
     size: usize,
 }
 
