@@ -16,7 +16,7 @@ mod parallel;
 
 pub use adamw::AdamW;
 pub use linear::{linear, Linear};
-pub use parallel::sharded_gradients;
+pub use parallel::{on_cores, sharded_gradients};
 
 /// Linear warm-up to `max_lr`, then cosine decay to `min_lr` at `total` steps.
 pub fn cosine_lr(step: usize, warmup: usize, total: usize, max_lr: f64, min_lr: f64) -> f64 {

@@ -52,27 +52,14 @@ pub fn sharded_gradients<const N: usize>(
             })
             .collect()
     };
-    let results: Vec<Result<Vec<(f32, GradStore)>>> = if shards <= 1 {
-        vec![run(0)]
+    let results = if shards <= 1 {
+        vec![run(0)?]
     } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = pools()[..shards]
-                .iter()
-                .enumerate()
-                .map(|(i, pool)| {
-                    let run = &run;
-                    s.spawn(move || pool.install(|| run(i)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
+        on_cores(shards, run)?
     };
     let mut merged: Vec<(f32, GradStore)> = Vec::with_capacity(N);
     for shard in results {
-        for (k, (l, g)) in shard?.into_iter().enumerate() {
+        for (k, (l, g)) in shard.into_iter().enumerate() {
             match merged.get_mut(k) {
                 Some((total, all)) => {
                     *total += l;
@@ -85,4 +72,38 @@ pub fn sharded_gradients<const N: usize>(
     merged
         .try_into()
         .map_err(|_| anyhow::anyhow!("a shard returned the wrong number of losses"))
+}
+
+/// `f(0..n)` spread over the cores (index `i` on core `i % cores`), results in index order.
+/// On a one-core machine it runs on the calling thread.
+pub fn on_cores<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let pools = pools();
+    if pools.len() <= 1 || n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let used = pools.len().min(n);
+    let f = &f;
+    let per_core: Vec<Vec<(usize, Result<T>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pools[..used]
+            .iter()
+            .enumerate()
+            .map(|(core, pool)| {
+                s.spawn(move || {
+                    pool.install(|| {
+                        (core..n)
+                            .step_by(used)
+                            .map(|i| (i, f(i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut all: Vec<(usize, Result<T>)> = per_core.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
 }

@@ -167,12 +167,15 @@ fn batch(
 pub fn evaluate(model: &LanguageModel, data: &[u32], opts: &TrainOptions) -> Result<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0xe7a1);
     let len = opts.config.context.min(data.len().saturating_sub(2));
-    let mut sum = 0.0;
-    for _ in 0..opts.eval_batches {
-        let (x, y) = batch(data, opts.batch, len, &mut rng, &model.device)?;
-        sum += model.loss(&x, &y)?.to_scalar::<f32>()?;
-    }
-    Ok(sum / opts.eval_batches as f32)
+    let batches = (0..opts.eval_batches)
+        .map(|_| batch(data, opts.batch, len, &mut rng, &model.device))
+        .collect::<Result<Vec<_>>>()?;
+    let losses = crate::nn::on_cores(batches.len(), |i| {
+        Ok(model
+            .loss(&batches[i].0, &batches[i].1)?
+            .to_scalar::<f32>()?)
+    })?;
+    Ok(losses.iter().sum::<f32>() / opts.eval_batches as f32)
 }
 
 /// The files of a training folder.
