@@ -30,25 +30,27 @@ impl Small {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let t = tables();
         for px in rgb.chunks_exact(3) {
-            let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+            let (r, g, b) = (px[0], px[1], px[2]);
             let max = r.max(g).max(b);
             let min = r.min(g).min(b);
-            let delta = max - min;
-            let sat = if max == 0 { 0 } else { 255 * delta / max };
+            let delta = (max - min) as usize;
+            let row = delta * 256;
             let hue = if delta == 0 {
                 0
             } else if max == r {
-                (30 * (g - b) / delta).rem_euclid(180)
+                let q = t.hue[delta * 511 + (g as usize + 255 - b as usize)] as i32;
+                q.rem_euclid(180)
             } else if max == g {
-                60 + 30 * (b - r) / delta
+                60 + t.hue[delta * 511 + (b as usize + 255 - r as usize)] as i32
             } else {
-                120 + 30 * (r - g) / delta
+                120 + t.hue[delta * 511 + (r as usize + 255 - g as usize)] as i32
             };
             h.push(hue as u8);
-            s.push(sat as u8);
-            v.push(max as u8);
-            y.push(((77 * r + 150 * g + 29 * b) >> 8) as u8);
+            s.push(t.sat[row + max as usize]);
+            v.push(max);
+            y.push(((77 * r as u32 + 150 * g as u32 + 29 * b as u32) >> 8) as u8);
         }
         let luma = y.iter().map(|&v| v as u32).sum::<u32>() as f32 / n.max(1) as f32;
         Small {
@@ -96,6 +98,32 @@ impl Small {
         hue.iter_mut().for_each(|v| *v /= total);
         (mean as f32, var.sqrt() as f32, sat as f32, hue)
     }
+}
+
+/// The divisions of the HSV conversion, done once: 30 * diff / delta for the hue and
+/// 255 * delta / max for the saturation (integer division, as before).
+struct Tables {
+    /// Index delta * 511 + diff + 255.
+    hue: Vec<i8>,
+    /// Index delta * 256 + max.
+    sat: Vec<u8>,
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: std::sync::OnceLock<Tables> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut hue = vec![0i8; 256 * 511];
+        let mut sat = vec![0u8; 256 * 256];
+        for delta in 1..256i32 {
+            for diff in -255..=255i32 {
+                hue[(delta * 511 + diff + 255) as usize] = (30 * diff / delta) as i8;
+            }
+            for max in delta..256 {
+                sat[(delta * 256 + max) as usize] = (255 * delta / max) as u8;
+            }
+        }
+        Tables { hue, sat }
+    })
 }
 
 fn sum_abs_diff(a: &[u8], b: &[u8]) -> u32 {
@@ -286,5 +314,39 @@ impl Emitter {
             };
         }
         Ok((self.frames, self.pictures))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_give_the_divisions_they_replace() {
+        let mut rgb = Vec::new();
+        for r in (0..256).step_by(5) {
+            for g in (0..256).step_by(7) {
+                for b in (0..256).step_by(3) {
+                    rgb.extend([r as u8, g as u8, b as u8]);
+                }
+            }
+        }
+        let small = Small::from_rgb(rgb.clone());
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+            let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+            let delta = max - min;
+            let sat = if max == 0 { 0 } else { 255 * delta / max };
+            let hue = if delta == 0 {
+                0
+            } else if max == r {
+                (30 * (g - b) / delta).rem_euclid(180)
+            } else if max == g {
+                60 + 30 * (b - r) / delta
+            } else {
+                120 + 30 * (r - g) / delta
+            };
+            assert_eq!((small.h[i], small.s[i]), (hue as u8, sat as u8), "{px:?}");
+        }
     }
 }
