@@ -354,7 +354,8 @@ impl Sparse<'_> {
             else {
                 continue;
             };
-            if !want[r] && pics[r].is_none() {
+            // Once checked, the main decoder's pictures stand; only the wanted ones are new.
+            if !want[r] && (pics[r].is_none() || self.verified) {
                 continue;
             }
             let exact = self.shrinker.shrink(&self.decoded, self.path)?;
