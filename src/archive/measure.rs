@@ -11,6 +11,7 @@ use crate::media::ffmpeg::{format, frame, software::scaling};
 
 /// A picture at analysis size: HSV as OpenCV counts it (hue 0-179), luma, and the RGB it came
 /// from (kept for thumbnails).
+#[derive(Clone)]
 pub(super) struct Small {
     h: Vec<u8>,
     s: Vec<u8>,
@@ -216,11 +217,6 @@ impl Emitter {
     /// The frame index the next frame will have.
     pub(super) fn len(&self) -> usize {
         self.frames.len()
-    }
-
-    /// The latest decoded frame's picture.
-    pub(super) fn last_measured(&self) -> Option<&Small> {
-        self.history.back().map(|(_, s)| s)
     }
 
     /// A frame that was not decoded; filled in when the next measured frame comes.

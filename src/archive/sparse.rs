@@ -57,12 +57,17 @@ struct Sparse<'a> {
     path: &'a Path,
     info: StreamInfo,
     main: decoder::Video,
-    refiner: decoder::Video,
+    /// Refines in this thread until the main decoder's pictures are checked...
+    refiner: Option<Refiner>,
+    /// ...then in its own, beside the main decoder.
+    worker: Option<Worker>,
+    /// Groups measured, waiting for their refinement to be emitted in order.
+    waiting: VecDeque<Waiting>,
+    /// The previous group's last decoded picture.
+    last_picture: Option<Small>,
     /// All B-frames at first; only pictures no other depends on once a refinement shows the
     /// main decoder's pictures differ (some encoders predict P-frames from B-frames).
     main_skip: AVDiscard,
-    /// Whether a refinement has compared the main decoder's pictures with exact ones.
-    verified: bool,
     shrinker: Shrinker,
     emitter: Emitter,
     refine_above: f32,
@@ -100,11 +105,16 @@ pub(super) fn scan(
     let emitter = Emitter::new(info.expected, MAX_KEPT, &shrinker);
     let mut s = Sparse {
         path,
-        info,
         main,
-        refiner,
+        refiner: Some(Refiner {
+            decoder: refiner,
+            shrinker: Shrinker::new(info.width, info.height),
+            decoded: frame::Video::empty(),
+        }),
+        worker: None,
+        waiting: VecDeque::new(),
+        last_picture: None,
         main_skip: AVDiscard::AVDISCARD_BIDIR,
-        verified: false,
         shrinker,
         emitter,
         refine_above: config.refine_above(),
@@ -118,6 +128,7 @@ pub(super) fn scan(
         decoded: frame::Video::empty(),
         window: config.window.max(1),
         on_frame,
+        info,
     };
     let index = s.info.index;
     let run = (|| -> Result<()> {
@@ -181,7 +192,11 @@ impl Sparse<'_> {
         while let Some(group) = self.pending.pop_front() {
             self.measure(group)?;
         }
-        Ok(())
+        // No more jobs: the worker ends once it has answered the ones sent.
+        if let Some(w) = &mut self.worker {
+            drop(std::mem::replace(&mut w.jobs, std::sync::mpsc::channel().0));
+        }
+        self.emit(true)
     }
 
     fn receive_main(&mut self) -> Result<()> {
@@ -214,16 +229,76 @@ impl Sparse<'_> {
         // Anything older left over came from a damaged stream: it has no frame to go to.
         self.pictures = self.pictures.split_off(&(last + 1));
         let want = self.wanted(&pics, &order, group.pts[0]);
-        if want.iter().any(|&w| w) || !self.verified {
-            self.refine(&group, &order, &want, &mut pics)?;
-        }
-        for (pts, pic) in order.iter().zip(pics) {
-            let time = (pts - self.info.start) as f64 * self.info.time_base;
-            match pic {
-                Some(p) => self.emitter.measured(time, p),
-                None => self.emitter.skipped(time),
+        let refined = if let Some(mut refiner) = self.refiner.take() {
+            // The first group: refine here, checking the main decoder's pictures.
+            let min = VERIFY_PACKETS.min(group.pts.len());
+            let unwanted = AVDiscard::AVDISCARD_NONREF;
+            if refiner.run(self.path, &group, &order, &want, unwanted, min, &mut pics)? {
+                // This source predicts from B-frames: leaving them all out corrupts later
+                // pictures. From now on leave out only what nothing refers to.
+                self.main_skip = AVDiscard::AVDISCARD_NONREF;
+                set_skip(&mut self.main, self.main_skip);
             }
-            (self.on_frame)(self.emitter.len())?;
+            let size = (self.info.width, self.info.height);
+            self.worker = Some(Worker::spawn(self.path, refiner.decoder, size)?);
+            false
+        } else if want.iter().any(|&w| w) {
+            let worker = self.worker.as_ref().expect("started after the first group");
+            let job = Job {
+                group,
+                order: order.clone(),
+                want,
+                unwanted: self.main_skip,
+            };
+            worker
+                .jobs
+                .send(job)
+                .map_err(|_| anyhow::anyhow!("the refining thread stopped"))?;
+            true
+        } else {
+            false
+        };
+        if let Some(p) = pics.iter().rev().flatten().next() {
+            self.last_picture = Some(p.clone());
+        }
+        self.waiting.push_back(Waiting {
+            order,
+            pics,
+            refined,
+        });
+        self.emit(false)
+    }
+
+    /// Emits the waiting groups whose refinement is done, in order; with `block`, all.
+    fn emit(&mut self, block: bool) -> Result<()> {
+        while let Some(front) = self.waiting.front_mut() {
+            if front.refined {
+                let worker = self.worker.as_ref().expect("a job was sent");
+                let result = if block {
+                    worker.results.recv().ok()
+                } else {
+                    match worker.results.try_recv() {
+                        Ok(r) => Some(r),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                        Err(_) => None,
+                    }
+                };
+                let exact = result.context("the refining thread stopped")??;
+                for (pic, new) in front.pics.iter_mut().zip(exact) {
+                    if new.is_some() {
+                        *pic = new;
+                    }
+                }
+            }
+            let w = self.waiting.pop_front().expect("looked at above");
+            for (pts, pic) in w.order.iter().zip(w.pics) {
+                let time = (pts - self.info.start) as f64 * self.info.time_base;
+                match pic {
+                    Some(p) => self.emitter.measured(time, p),
+                    None => self.emitter.skipped(time),
+                }
+                (self.on_frame)(self.emitter.len())?;
+            }
         }
         Ok(())
     }
@@ -236,7 +311,7 @@ impl Sparse<'_> {
         // Steps between consecutive decoded pictures: the missing frames lo..hi before the
         // picture at hi, their difference, and whether one side is black and the other not.
         let mut steps: Vec<(usize, usize, f32, bool)> = Vec::new();
-        let mut prev = self.emitter.last_measured();
+        let mut prev = self.last_picture.as_ref();
         let mut lo = 0;
         for (r, pic) in pics.iter().enumerate() {
             let Some(p) = pic else { continue };
@@ -292,60 +367,68 @@ impl Sparse<'_> {
         }
         want
     }
+}
 
-    /// Decodes the group again from its keyframe, this time with the wanted frames, and puts
-    /// them (and the exact versions of the pictures decoded around them) into `pics`.
-    fn refine(
+/// Decodes groups again from their keyframes.
+struct Refiner {
+    decoder: decoder::Video,
+    shrinker: Shrinker,
+    decoded: frame::Video,
+}
+
+impl Refiner {
+    /// Decodes `group` from its keyframe up to its last wanted frame (and at least `min`
+    /// packets), leaving out `unwanted` pictures elsewhere, and puts the wanted frames into
+    /// `pics`. Pictures `pics` already holds are compared and replaced by the exact ones;
+    /// returns whether any differed.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
         &mut self,
+        path: &Path,
         group: &Group,
         order: &[i64],
         want: &[bool],
+        unwanted: AVDiscard,
+        min: usize,
         pics: &mut [Option<Small>],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let rank = |pts: i64| order.binary_search(&pts).ok();
         let wanted = |pts: i64| rank(pts).is_some_and(|r| want[r]);
-        let mut last = group.pts.iter().rposition(|&p| wanted(p));
-        // Until the main decoder's pictures are checked, the refiner decodes every picture
-        // that others refer to, and the first group's opening pictures serve as the check.
-        let verifying = !self.verified;
-        if verifying {
-            last = last.max(Some(VERIFY_PACKETS.min(group.pts.len()) - 1));
-        }
-        let Some(last) = last else {
-            return Ok(());
+        let last = group.pts.iter().rposition(|&p| wanted(p));
+        let Some(last) = last.max(min.checked_sub(1)) else {
+            return Ok(false);
         };
-        let unwanted = if verifying {
-            AVDiscard::AVDISCARD_NONREF
-        } else {
-            self.main_skip
-        };
-        self.refiner.flush();
+        let key = group.pts[0];
+        let mut differ = false;
+        self.decoder.flush();
         for (packet, &pts) in group.packets.iter().zip(&group.pts).take(last + 1) {
             let skip = if wanted(pts) {
                 AVDiscard::AVDISCARD_DEFAULT
             } else {
                 unwanted
             };
-            set_skip(&mut self.refiner, skip);
-            let _ = self.refiner.send_packet(packet);
-            self.receive_refined(group.pts[0], order, want, pics)?;
+            set_skip(&mut self.decoder, skip);
+            let _ = self.decoder.send_packet(packet);
+            differ |= self.receive(path, key, order, want, pics)?;
         }
-        let _ = self.refiner.send_eof();
-        self.receive_refined(group.pts[0], order, want, pics)?;
+        let _ = self.decoder.send_eof();
+        differ |= self.receive(path, key, order, want, pics)?;
         // Ready for the next group (a drained decoder takes no more packets until flushed).
-        self.refiner.flush();
-        self.verified = true;
-        Ok(())
+        self.decoder.flush();
+        Ok(differ)
     }
 
-    fn receive_refined(
+    fn receive(
         &mut self,
+        path: &Path,
         key: i64,
         order: &[i64],
         want: &[bool],
         pics: &mut [Option<Small>],
-    ) -> Result<()> {
-        while self.refiner.receive_frame(&mut self.decoded).is_ok() {
+    ) -> Result<bool> {
+        let mut differ = false;
+        while self.decoder.receive_frame(&mut self.decoded).is_ok() {
+            // Pictures shown before the keyframe are predicted from the group before.
             let Some(r) = self
                 .decoded
                 .pts()
@@ -354,21 +437,72 @@ impl Sparse<'_> {
             else {
                 continue;
             };
-            // Once checked, the main decoder's pictures stand; only the wanted ones are new.
-            if !want[r] && (pics[r].is_none() || self.verified) {
+            if !want[r] && pics[r].is_none() {
                 continue;
             }
-            let exact = self.shrinker.shrink(&self.decoded, self.path)?;
-            if let Some(main) = &pics[r] {
-                if !main.same(&exact) && self.main_skip != AVDiscard::AVDISCARD_NONREF {
-                    // This source predicts from B-frames: leaving them all out corrupts
-                    // later pictures. From now on leave out only what nothing refers to.
-                    self.main_skip = AVDiscard::AVDISCARD_NONREF;
-                    set_skip(&mut self.main, self.main_skip);
-                }
-            }
+            let exact = self.shrinker.shrink(&self.decoded, path)?;
+            differ |= pics[r].as_ref().is_some_and(|main| !main.same(&exact));
             pics[r] = Some(exact);
         }
-        Ok(())
+        Ok(differ)
+    }
+}
+
+/// A group to refine in the worker thread.
+struct Job {
+    group: Group,
+    order: Vec<i64>,
+    want: Vec<bool>,
+    unwanted: AVDiscard,
+}
+
+/// A measured group waiting to be emitted.
+struct Waiting {
+    order: Vec<i64>,
+    pics: Vec<Option<Small>>,
+    /// Whether the worker owes it the wanted frames.
+    refined: bool,
+}
+
+/// The refiner in a thread of its own, so that it works beside the main decoder (which,
+/// with B-frames left out, decodes a chain of P-frames that keeps about one core busy).
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+    results: std::sync::mpsc::Receiver<Result<Vec<Option<Small>>>>,
+}
+
+impl Worker {
+    fn spawn(path: &Path, decoder: decoder::Video, (w, h): (u32, u32)) -> Result<Worker> {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
+        let (result_tx, results) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("refine".into())
+            .spawn(move || {
+                let mut refiner = Refiner {
+                    decoder,
+                    shrinker: Shrinker::new(w, h),
+                    decoded: frame::Video::empty(),
+                };
+                for job in job_rx {
+                    let mut pics: Vec<Option<Small>> = job.order.iter().map(|_| None).collect();
+                    let done = refiner
+                        .run(
+                            &path,
+                            &job.group,
+                            &job.order,
+                            &job.want,
+                            job.unwanted,
+                            0,
+                            &mut pics,
+                        )
+                        .map(|_| pics);
+                    if result_tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("cannot start the refining thread")?;
+        Ok(Worker { jobs, results })
     }
 }
