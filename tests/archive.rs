@@ -6,11 +6,13 @@ mod common;
 
 use std::path::Path;
 
-use benjamin::archive::scan::scan;
+use benjamin::archive::scan::{scan, scan_exact};
 use benjamin::archive::{
     AddOptions, Archive, DetectorConfig, Method, SentenceEmbedder, ShotDetector,
 };
-use benjamin::media::synth::{write_edited_video, write_still, write_video, Join, Segment};
+use benjamin::media::synth::{
+    write_edited_video, write_edited_video_with, write_still, write_video, Join, Segment,
+};
 use benjamin::progress::Progress;
 
 const COLOURS: [[u8; 3]; 6] = [
@@ -53,7 +55,7 @@ fn hard_cuts_and_fades_are_found_at_their_frames() {
         },
     ];
     let starts = write_edited_video(&path, 240, 160, 24, &segs, &joins).unwrap();
-    let s = scan(&path, |_| Ok(())).unwrap();
+    let s = scan(&path, &DetectorConfig::default(), |_| Ok(())).unwrap();
     assert_eq!(s.frames.len(), starts[4] + 45);
     for method in [Method::Adaptive, Method::Content] {
         let d = ShotDetector::new(DetectorConfig {
@@ -85,7 +87,7 @@ fn a_dissolve_is_found_within_its_blend() {
         },
     ];
     let starts = write_edited_video(&path, 240, 160, 24, &segs, &[Join::Dissolve(10)]).unwrap();
-    let s = scan(&path, |_| Ok(())).unwrap();
+    let s = scan(&path, &DetectorConfig::default(), |_| Ok(())).unwrap();
     let cuts = ShotDetector::new(DetectorConfig::default()).cut_frames(&s.frames);
     assert_eq!(cuts.len(), 1, "{cuts:?}");
     assert!(
@@ -93,6 +95,47 @@ fn a_dissolve_is_found_within_its_blend() {
         "{cuts:?} vs {}",
         starts[1]
     );
+}
+
+#[test]
+fn skipping_b_frames_finds_the_same_boundaries_as_decoding_every_frame() {
+    // veryfast keeps P-frames independent of B-frames; medium predicts P-frames from them,
+    // which the sparse scan must notice.
+    let dir = tempfile::tempdir().unwrap();
+    let segs = segments(&[40, 33, 61, 30, 45, 52]);
+    let joins = [
+        Join::Cut,
+        Join::Fade {
+            out: 6,
+            black: 5,
+            fade_in: 6,
+        },
+        Join::Cut,
+        Join::Dissolve(12),
+        Join::Cut,
+    ];
+    for preset in ["veryfast", "medium"] {
+        let path = dir.path().join(format!("{preset}.mp4"));
+        let starts = write_edited_video_with(&path, (240, 160, 24), &segs, &joins, preset).unwrap();
+        let sparse = scan(&path, &DetectorConfig::default(), |_| Ok(())).unwrap();
+        let exact = scan_exact(&path, |_| Ok(())).unwrap();
+        assert_eq!(sparse.frames.len(), exact.frames.len(), "{preset}");
+        for (a, b) in sparse.frames.iter().zip(&exact.frames) {
+            assert_eq!(a.time, b.time, "{preset}");
+        }
+        let d = ShotDetector::new(DetectorConfig::default());
+        let cuts = d.cut_frames(&sparse.frames);
+        assert_eq!(cuts, d.cut_frames(&exact.frames), "{preset}");
+        assert_eq!(cuts.len(), 5, "{preset}: {cuts:?}");
+        for (k, (&found, &truth)) in cuts.iter().zip(&starts[1..]).enumerate() {
+            // Hard cuts and the end of a fade are exact; a dissolve's middle is a guess.
+            let slack = if k == 3 { 3 } else { 0 };
+            assert!(
+                found.abs_diff(truth) <= slack,
+                "{preset}: {cuts:?} vs {starts:?}"
+            );
+        }
+    }
 }
 
 fn clip(path: &Path, lengths: &[usize]) {

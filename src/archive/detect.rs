@@ -62,6 +62,28 @@ impl Default for DetectorConfig {
     }
 }
 
+impl DetectorConfig {
+    /// Half the smallest frame-to-frame difference that can make a cut: where two decoded
+    /// pictures a few frames apart differ by this much (or one is black and the other not),
+    /// a sparse scan decodes the frames between them.
+    pub fn refine_above(&self) -> f32 {
+        0.5 * match self.method {
+            Method::Content => self.threshold,
+            Method::Adaptive => self.min_content.min(self.threshold),
+        }
+    }
+
+    /// For the adaptive detector, three quarters of the ratio to its neighbours a cut must reach: a
+    /// sparse scan looks closer only at steps that stand out this much from the steps
+    /// around them. The content detector has no ratio (0).
+    pub fn refine_ratio(&self) -> f32 {
+        match self.method {
+            Method::Content => 0.0,
+            Method::Adaptive => 0.75 * self.adaptive_ratio,
+        }
+    }
+}
+
 /// A shot: frames `start..end` of the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShotSpan {

@@ -234,7 +234,7 @@ impl Archive {
             (info.duration * info.frame_rate).ceil().max(1.0) as u64
         };
         let bar = progress.bar(expected, &short(&name), "frames");
-        let scan = scan::scan(path, |done| {
+        let scan = scan::scan(path, &opts.detector, |done| {
             bar.set_position(done as u64);
             check_interrupted()
         });

@@ -12,8 +12,10 @@ pub mod cli;
 pub mod detect;
 pub mod embed;
 mod ingest;
+mod measure;
 pub mod scan;
 pub mod sidecar;
+mod sparse;
 
 use std::path::{Path, PathBuf};
 

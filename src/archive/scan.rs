@@ -1,18 +1,24 @@
 //! One pass over a source at low resolution: the per-frame measurements that the shot
 //! detector and the shot statistics need, and a few small pictures to pick thumbnails from.
+//!
+//! Decoding is most of the cost, so the scan first tries [`super::sparse`]: it leaves out
+//! the pictures nothing else is predicted from (most B-frames) and goes back for them only
+//! where the detector could place a boundary. Sources it cannot serve are decoded in full.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::media::ffmpeg::{self, decoder, format, frame, media, software::scaling};
+use super::detect::DetectorConfig;
+use super::measure::{Emitter, Shrinker};
+use crate::media::ffmpeg::{self, decoder, format, frame, media};
 
 /// Width of the pictures the analysis works on: plenty to see a cut, cheap to compare.
 pub const ANALYSIS_WIDTH: u32 = 128;
 /// Frames between the two pictures compared to find a dissolve.
 pub const DISSOLVE_LAG: usize = 12;
 /// At most this many pictures are kept as thumbnail candidates, whatever the length.
-const MAX_KEPT: usize = 600;
+pub(super) const MAX_KEPT: usize = 600;
 
 /// What one frame looks like, and how it differs from the frames before it. Differences are
 /// on a 0-255 scale, HSV as OpenCV counts it (hue 0-179), like PySceneDetect's.
@@ -63,101 +69,29 @@ impl Scan {
     }
 }
 
-/// An HSV picture at analysis size.
-struct Hsv {
-    h: Vec<u8>,
-    s: Vec<u8>,
-    v: Vec<u8>,
-    y: Vec<u8>,
+/// The facts about a source's video stream that a scan needs.
+pub(super) struct StreamInfo {
+    pub index: usize,
+    /// Seconds per timestamp unit.
+    pub time_base: f64,
+    /// Timestamp of the first frame.
+    pub start: i64,
+    pub frame_rate: f64,
+    pub width: u32,
+    pub height: u32,
+    /// Frames the stream should hold, for sizing and progress.
+    pub expected: usize,
 }
 
-impl Hsv {
-    fn from_rgb(rgb: &[u8]) -> Hsv {
-        let n = rgb.len() / 3;
-        let (mut h, mut s, mut v, mut y) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for px in rgb.chunks_exact(3) {
-            let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
-            let max = r.max(g).max(b);
-            let min = r.min(g).min(b);
-            let delta = max - min;
-            let sat = if max == 0 { 0 } else { 255 * delta / max };
-            let hue = if delta == 0 {
-                0
-            } else if max == r {
-                (30 * (g - b) / delta).rem_euclid(180)
-            } else if max == g {
-                60 + 30 * (b - r) / delta
-            } else {
-                120 + 30 * (r - g) / delta
-            };
-            h.push(hue as u8);
-            s.push(sat as u8);
-            v.push(max as u8);
-            y.push(((77 * r + 150 * g + 29 * b) >> 8) as u8);
-        }
-        Hsv { h, s, v, y }
-    }
-
-    /// Mean of the three channel differences, as PySceneDetect's content value.
-    fn content_delta(&self, other: &Hsv) -> f32 {
-        let n = self.h.len().max(1) as f32;
-        let sum = |a: &[u8], b: &[u8]| -> f32 {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| x.abs_diff(*y) as u32)
-                .sum::<u32>() as f32
-                / n
-        };
-        (sum(&self.h, &other.h) + sum(&self.s, &other.s) + sum(&self.v, &other.v)) / 3.0
-    }
-
-    fn luma_delta(&self, other: &Hsv) -> f32 {
-        let n = self.y.len().max(1) as f32;
-        self.y
-            .iter()
-            .zip(&other.y)
-            .map(|(a, b)| a.abs_diff(*b) as u32)
-            .sum::<u32>() as f32
-            / n
-    }
-
-    fn stats(&self) -> (f32, f32, f32, [f32; 12]) {
-        let n = self.y.len().max(1) as f64;
-        let mean = self.y.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = self
-            .y
-            .iter()
-            .map(|&v| (v as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        let sat = self.s.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let mut hue = [0f32; 12];
-        for (h, s) in self.h.iter().zip(&self.s) {
-            hue[(*h as usize / 15).min(11)] += *s as f32;
-        }
-        let total: f32 = hue.iter().sum::<f32>().max(1.0);
-        hue.iter_mut().for_each(|v| *v /= total);
-        (mean as f32, var.sqrt() as f32, sat as f32, hue)
-    }
-}
-
-/// Decodes every frame of `path`, scaled down to [`ANALYSIS_WIDTH`], and measures it.
-/// `on_frame` is called with the number of frames done (for progress) and may stop the scan
-/// by returning an error (Ctrl-C).
-pub fn scan(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Result<Scan> {
+/// Opens `path` and a decoder (without the deblocking filter) for its best video stream.
+pub(super) fn open(path: &Path) -> Result<(format::context::Input, StreamInfo, decoder::Video)> {
     crate::media::init();
-    let mut input =
+    let input =
         format::input(path).map_err(|e| anyhow!("FFmpeg cannot read {}: {e}", path.display()))?;
     let stream = input
         .streams()
         .best(media::Type::Video)
         .with_context(|| format!("{} has no pictures (no video stream)", path.display()))?;
-    let index = stream.index();
     let tb = stream.time_base();
     let time_base = tb.numerator() as f64 / tb.denominator().max(1) as f64;
     let start = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE {
@@ -176,7 +110,7 @@ pub fn scan(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Resul
     } else {
         input.duration().max(0) as f64 / ffmpeg::ffi::AV_TIME_BASE as f64
     };
-    let mut decoder = crate::media::source::video_decoder(stream.parameters(), path, true)?;
+    let decoder = crate::media::source::video_decoder(stream.parameters(), path, true)?;
     let (width, height) = (decoder.width(), decoder.height());
     if width == 0 || height == 0 {
         anyhow::bail!(
@@ -184,127 +118,64 @@ pub fn scan(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Resul
             path.display()
         );
     }
-    let aw = ANALYSIS_WIDTH.min(width).max(2) & !1;
-    let ah = ((height as u64 * aw as u64 / width as u64) as u32).max(2) & !1;
-    let expected = (duration * frame_rate).ceil().max(1.0) as usize;
-    let stride = expected.div_ceil(MAX_KEPT).max(1);
-
-    let mut state = ScanState {
-        frames: Vec::with_capacity(expected),
-        pictures: Vec::new(),
-        history: std::collections::VecDeque::new(),
-        stride,
+    let info = StreamInfo {
+        index: stream.index(),
+        time_base,
+        start,
+        frame_rate,
+        width,
+        height,
+        expected: (duration * frame_rate).ceil().max(1.0) as usize,
     };
-    let mut scaler: Option<scaling::Context> = None;
+    Ok((input, info, decoder))
+}
+
+/// Measures every frame of `path` at [`ANALYSIS_WIDTH`]. Frames are decoded where `config`'s
+/// detector could find a boundary; elsewhere they may be filled in from their neighbours.
+/// `on_frame` is called with the number of frames done (for progress) and may stop the scan
+/// by returning an error (Ctrl-C).
+pub fn scan(
+    path: &Path,
+    config: &DetectorConfig,
+    mut on_frame: impl FnMut(usize) -> Result<()>,
+) -> Result<Scan> {
+    match super::sparse::scan(path, config, &mut on_frame)? {
+        Some(scan) => Ok(scan),
+        None => scan_exact(path, on_frame),
+    }
+}
+
+/// Decodes and measures every frame of `path`.
+pub fn scan_exact(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Result<Scan> {
+    let (mut input, info, mut decoder) = open(path)?;
+    let mut shrinker = Shrinker::new(info.width, info.height);
+    let mut emitter = Emitter::new(info.expected, MAX_KEPT, &shrinker);
     let mut decoded = frame::Video::empty();
-    let mut rgb = frame::Video::empty();
-    let mut receive = |decoder: &mut decoder::Video, state: &mut ScanState| -> Result<()> {
+    let mut receive = |decoder: &mut decoder::Video, emitter: &mut Emitter| -> Result<()> {
         while decoder.receive_frame(&mut decoded).is_ok() {
-            // (Re)built for the first picture and whenever the size or format changes mid-stream.
-            let fits = scaler.as_ref().is_some_and(|sc| {
-                let i = sc.input();
-                (i.format, i.width, i.height)
-                    == (decoded.format(), decoded.width(), decoded.height())
-            });
-            if !fits {
-                scaler = Some(
-                    scaling::Context::get(
-                        decoded.format(),
-                        decoded.width(),
-                        decoded.height(),
-                        format::Pixel::RGB24,
-                        aw,
-                        ah,
-                        scaling::Flags::FAST_BILINEAR,
-                    )
-                    .map_err(|e| anyhow!("cannot scale the pictures of {}: {e}", path.display()))?,
-                );
-            }
-            let sc = scaler.as_mut().expect("built above");
-            sc.run(&decoded, &mut rgb)
-                .map_err(|e| anyhow!("cannot scale a picture of {}: {e}", path.display()))?;
-            let ts = decoded.timestamp().unwrap_or(start);
-            let time = (ts - start) as f64 * time_base;
-            state.push(time, &rgb, aw, ah);
-            on_frame(state.frames.len())?;
+            let ts = decoded.timestamp().unwrap_or(info.start);
+            let time = (ts - info.start) as f64 * info.time_base;
+            emitter.measured(time, shrinker.shrink(&decoded, path)?);
+            on_frame(emitter.len())?;
         }
         Ok(())
     };
     for (s, packet) in input.packets() {
-        if s.index() != index {
+        if s.index() != info.index {
             continue;
         }
         // A damaged packet is skipped; the decoder recovers at the next keyframe.
         let _ = decoder.send_packet(&packet);
-        receive(&mut decoder, &mut state)?;
+        receive(&mut decoder, &mut emitter)?;
     }
     let _ = decoder.send_eof();
-    receive(&mut decoder, &mut state)?;
-    if state.frames.is_empty() {
-        anyhow::bail!(
-            "{} yielded no picture; it may be damaged or truncated",
-            path.display()
-        );
-    }
+    receive(&mut decoder, &mut emitter)?;
+    let (frames, pictures) = emitter.finish(path)?;
     Ok(Scan {
-        frames: state.frames,
-        pictures: state.pictures,
-        frame_rate,
-        width,
-        height,
+        frames,
+        pictures,
+        frame_rate: info.frame_rate,
+        width: info.width,
+        height: info.height,
     })
-}
-
-struct ScanState {
-    frames: Vec<FrameStats>,
-    pictures: Vec<Picture>,
-    /// The last DISSOLVE_LAG + 1 pictures, newest last.
-    history: std::collections::VecDeque<Hsv>,
-    stride: usize,
-}
-
-impl ScanState {
-    fn push(&mut self, time: f64, rgb: &frame::Video, w: u32, h: u32) {
-        let row = w as usize * 3;
-        let stride = rgb.stride(0);
-        let data = rgb.data(0);
-        let mut packed = Vec::with_capacity(row * h as usize);
-        for y in 0..h as usize {
-            packed.extend_from_slice(&data[y * stride..y * stride + row]);
-        }
-        let hsv = Hsv::from_rgb(&packed);
-        let (luma, contrast, saturation, hue) = hsv.stats();
-        let (content, motion) = match self.history.back() {
-            Some(prev) => (hsv.content_delta(prev), hsv.luma_delta(prev)),
-            None => (0.0, 0.0),
-        };
-        let lagged = if self.history.len() >= DISSOLVE_LAG {
-            hsv.content_delta(&self.history[self.history.len() - DISSOLVE_LAG])
-        } else {
-            0.0
-        };
-        let index = self.frames.len();
-        self.frames.push(FrameStats {
-            time,
-            content,
-            lagged,
-            motion,
-            luma,
-            contrast,
-            saturation,
-            hue,
-        });
-        if index % self.stride == 0 {
-            self.pictures.push(Picture {
-                frame: index,
-                width: w,
-                height: h,
-                rgb: packed,
-            });
-        }
-        self.history.push_back(hsv);
-        if self.history.len() > DISSOLVE_LAG {
-            self.history.pop_front();
-        }
-    }
 }

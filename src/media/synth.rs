@@ -110,11 +110,23 @@ pub fn write_edited_video(
     segments: &[Segment],
     joins: &[Join],
 ) -> Result<Vec<usize>> {
+    write_edited_video_with(path, (width, height, fps), segments, joins, "ultrafast")
+}
+
+/// [`write_edited_video`] with another x264 preset: slower ones predict from B-frames, as
+/// most real footage does.
+pub fn write_edited_video_with(
+    path: &Path,
+    (width, height, fps): (u32, u32, u32),
+    segments: &[Segment],
+    joins: &[Join],
+    preset: &str,
+) -> Result<Vec<usize>> {
     let opts = Mp4Options {
         width,
         height,
         fps,
-        preset: "ultrafast".into(),
+        preset: preset.into(),
         crf: 18,
     };
     let side = (height / 4).max(2);

@@ -1,0 +1,508 @@
+//! The sparse scan. Most frames of a compressed video are B-frames that no other picture is
+//! predicted from, and they are most of the decoding time. The main decoder leaves them out
+//! and measures the rest; wherever two neighbouring decoded pictures differ enough to hide a
+//! boundary, a second decoder goes back over that group of pictures (kept in memory from its
+//! keyframe) and decodes every frame there and around it, so cuts and fade edges land on
+//! their exact frames. Frames still missing are filled in from their neighbours.
+//!
+//! Frames are numbered by their timestamps (every packet is one frame), so a source whose
+//! packets lack timestamps, repeat them, or reorder them across keyframes is left to the
+//! exact scan, as is one whose keyframes are too far apart to hold a group in memory.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::detect::DetectorConfig;
+use super::measure::{Emitter, Shrinker, Small};
+use super::scan::{self, Scan, StreamInfo, MAX_KEPT};
+use crate::media::ffmpeg::{decoder, ffi::AVDiscard, frame, Packet};
+
+/// Packets from one keyframe to the next beyond this are not held: the exact scan serves.
+const MAX_GROUP_BYTES: usize = 256 << 20;
+
+/// Packets of the first group decoded in full to check the main decoder's pictures.
+const VERIFY_PACKETS: usize = 48;
+
+/// Why the sparse scan cannot serve a source.
+#[derive(Debug)]
+struct Unsuitable(&'static str);
+
+impl std::fmt::Display for Unsuitable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Unsuitable {}
+
+/// The packets from one keyframe up to the next, in decode order.
+#[derive(Default)]
+struct Group {
+    packets: Vec<Packet>,
+    pts: Vec<i64>,
+    bytes: usize,
+}
+
+fn set_skip(decoder: &mut decoder::Video, skip: AVDiscard) {
+    // SAFETY: a plain field of an open context; FFmpeg reads it for each packet sent (frame
+    // threads copy it from the user's context with every packet).
+    unsafe {
+        (*decoder.as_mut_ptr()).skip_frame = skip;
+    }
+}
+
+struct Sparse<'a> {
+    path: &'a Path,
+    info: StreamInfo,
+    main: decoder::Video,
+    /// Refines in this thread until the main decoder's pictures are checked...
+    refiner: Option<Refiner>,
+    /// ...then in its own, beside the main decoder.
+    worker: Option<Worker>,
+    /// Groups measured, waiting for their refinement to be emitted in order.
+    waiting: VecDeque<Waiting>,
+    /// The previous group's last decoded picture.
+    last_picture: Option<Small>,
+    /// All B-frames at first; only pictures no other depends on once a refinement shows the
+    /// main decoder's pictures differ (some encoders predict P-frames from B-frames).
+    main_skip: AVDiscard,
+    shrinker: Shrinker,
+    emitter: Emitter,
+    refine_above: f32,
+    /// How far a step must stand out from the steps around it to be looked at closer.
+    refine_ratio: f32,
+    /// The last two steps of the group before, for the first steps' neighbourhood.
+    recent: VecDeque<f32>,
+    black_luma: f32,
+    /// Groups sent to the main decoder and not measured yet, oldest first.
+    pending: VecDeque<Group>,
+    /// The main decoder's pictures by timestamp, until their group is measured.
+    pictures: BTreeMap<i64, Small>,
+    last_out: Option<i64>,
+    last_measured_pts: Option<i64>,
+    decoded: frame::Video,
+    /// Neighbours either side that the adaptive detector compares a frame with.
+    window: usize,
+    on_frame: &'a mut dyn FnMut(usize) -> Result<()>,
+}
+
+/// Scans `path` sparsely; `None` when the source needs the exact scan.
+pub(super) fn scan(
+    path: &Path,
+    config: &DetectorConfig,
+    on_frame: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<Option<Scan>> {
+    let (mut input, info, mut main) = scan::open(path)?;
+    let params = input
+        .stream(info.index)
+        .context("the video stream vanished")?
+        .parameters();
+    let refiner = crate::media::source::video_decoder(params, path, true)?;
+    set_skip(&mut main, AVDiscard::AVDISCARD_BIDIR);
+    let shrinker = Shrinker::new(info.width, info.height);
+    let emitter = Emitter::new(info.expected, MAX_KEPT, &shrinker);
+    let mut s = Sparse {
+        path,
+        main,
+        refiner: Some(Refiner {
+            decoder: refiner,
+            shrinker: Shrinker::new(info.width, info.height),
+            decoded: frame::Video::empty(),
+        }),
+        worker: None,
+        waiting: VecDeque::new(),
+        last_picture: None,
+        main_skip: AVDiscard::AVDISCARD_BIDIR,
+        shrinker,
+        emitter,
+        refine_above: config.refine_above(),
+        refine_ratio: config.refine_ratio(),
+        recent: VecDeque::new(),
+        black_luma: config.black_luma,
+        pending: VecDeque::new(),
+        pictures: BTreeMap::new(),
+        last_out: None,
+        last_measured_pts: None,
+        decoded: frame::Video::empty(),
+        window: config.window.max(1),
+        on_frame,
+        info,
+    };
+    let index = s.info.index;
+    let run = (|| -> Result<()> {
+        for (stream, packet) in input.packets() {
+            if stream.index() == index {
+                s.read(packet)?;
+            }
+        }
+        s.finish_input()
+    })();
+    match run {
+        Err(e) if e.is::<Unsuitable>() => Ok(None),
+        Err(e) => Err(e),
+        Ok(()) => {
+            let (frames, pictures) = s.emitter.finish(path)?;
+            Ok(Some(Scan {
+                frames,
+                pictures,
+                frame_rate: s.info.frame_rate,
+                width: s.info.width,
+                height: s.info.height,
+            }))
+        }
+    }
+}
+
+impl Sparse<'_> {
+    fn read(&mut self, packet: Packet) -> Result<()> {
+        let pts = packet
+            .pts()
+            .ok_or(Unsuitable("a packet has no timestamp"))?;
+        if packet.is_key() || self.pending.is_empty() {
+            self.pending.push_back(Group::default());
+        }
+        let group = self.pending.back_mut().expect("pushed above");
+        group.bytes += packet.size();
+        if group.bytes > MAX_GROUP_BYTES {
+            return Err(Unsuitable("keyframes are too far apart").into());
+        }
+        // A damaged packet is skipped; the decoder recovers at the next keyframe.
+        let _ = self.main.send_packet(&packet);
+        group.pts.push(pts);
+        group.packets.push(packet);
+        self.receive_main()?;
+        // Pictures come out in display order: once one later than all of the oldest group's
+        // is out, that group has all it will get.
+        while self.pending.len() >= 2
+            && self
+                .last_out
+                .is_some_and(|o| self.pending[0].pts.iter().all(|&p| p < o))
+        {
+            let group = self.pending.pop_front().expect("checked above");
+            self.measure(group)?;
+        }
+        Ok(())
+    }
+
+    fn finish_input(&mut self) -> Result<()> {
+        let _ = self.main.send_eof();
+        self.receive_main()?;
+        while let Some(group) = self.pending.pop_front() {
+            self.measure(group)?;
+        }
+        // No more jobs: the worker ends once it has answered the ones sent.
+        if let Some(w) = &mut self.worker {
+            drop(std::mem::replace(&mut w.jobs, std::sync::mpsc::channel().0));
+        }
+        self.emit(true)
+    }
+
+    fn receive_main(&mut self) -> Result<()> {
+        while self.main.receive_frame(&mut self.decoded).is_ok() {
+            let pts = self
+                .decoded
+                .pts()
+                .ok_or(Unsuitable("a picture has no timestamp"))?;
+            let small = self.shrinker.shrink(&self.decoded, self.path)?;
+            self.pictures.insert(pts, small);
+            self.last_out = Some(self.last_out.map_or(pts, |o| o.max(pts)));
+        }
+        Ok(())
+    }
+
+    /// Measures one group's frames in display order, going back for the missing frames
+    /// that need a closer look.
+    fn measure(&mut self, group: Group) -> Result<()> {
+        let mut order = group.pts.clone();
+        order.sort_unstable();
+        if order.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Unsuitable("two pictures share a timestamp").into());
+        }
+        if self.last_measured_pts.is_some_and(|m| order[0] <= m) {
+            return Err(Unsuitable("pictures are reordered across keyframes").into());
+        }
+        let last = *order.last().expect("a group has a packet");
+        self.last_measured_pts = Some(last);
+        let mut pics: Vec<Option<Small>> = order.iter().map(|p| self.pictures.remove(p)).collect();
+        // Anything older left over came from a damaged stream: it has no frame to go to.
+        self.pictures = self.pictures.split_off(&(last + 1));
+        let want = self.wanted(&pics, &order, group.pts[0]);
+        let refined = if let Some(mut refiner) = self.refiner.take() {
+            // The first group: refine here, checking the main decoder's pictures.
+            let min = VERIFY_PACKETS.min(group.pts.len());
+            let unwanted = AVDiscard::AVDISCARD_NONREF;
+            if refiner.run(self.path, &group, &order, &want, unwanted, min, &mut pics)? {
+                // This source predicts from B-frames: leaving them all out corrupts later
+                // pictures. From now on leave out only what nothing refers to.
+                self.main_skip = AVDiscard::AVDISCARD_NONREF;
+                set_skip(&mut self.main, self.main_skip);
+            }
+            let size = (self.info.width, self.info.height);
+            self.worker = Some(Worker::spawn(self.path, refiner.decoder, size)?);
+            false
+        } else if want.iter().any(|&w| w) {
+            let worker = self.worker.as_ref().expect("started after the first group");
+            let job = Job {
+                group,
+                order: order.clone(),
+                want,
+                unwanted: self.main_skip,
+            };
+            worker
+                .jobs
+                .send(job)
+                .map_err(|_| anyhow::anyhow!("the refining thread stopped"))?;
+            true
+        } else {
+            false
+        };
+        if let Some(p) = pics.iter().rev().flatten().next() {
+            self.last_picture = Some(p.clone());
+        }
+        self.waiting.push_back(Waiting {
+            order,
+            pics,
+            refined,
+        });
+        self.emit(false)
+    }
+
+    /// Emits the waiting groups whose refinement is done, in order; with `block`, all.
+    fn emit(&mut self, block: bool) -> Result<()> {
+        while let Some(front) = self.waiting.front_mut() {
+            if front.refined {
+                let worker = self.worker.as_ref().expect("a job was sent");
+                let result = if block {
+                    worker.results.recv().ok()
+                } else {
+                    match worker.results.try_recv() {
+                        Ok(r) => Some(r),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                        Err(_) => None,
+                    }
+                };
+                let exact = result.context("the refining thread stopped")??;
+                for (pic, new) in front.pics.iter_mut().zip(exact) {
+                    if new.is_some() {
+                        *pic = new;
+                    }
+                }
+            }
+            let w = self.waiting.pop_front().expect("looked at above");
+            for (pts, pic) in w.order.iter().zip(w.pics) {
+                let time = (pts - self.info.start) as f64 * self.info.time_base;
+                match pic {
+                    Some(p) => self.emitter.measured(time, p),
+                    None => self.emitter.skipped(time),
+                }
+                (self.on_frame)(self.emitter.len())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Which missing frames (by display rank in the group) to decode: those between two
+    /// decoded pictures that differ enough to hide a boundary, and the runs of missing
+    /// frames near them, which the adaptive detector compares a cut with.
+    fn wanted(&mut self, pics: &[Option<Small>], order: &[i64], key: i64) -> Vec<bool> {
+        let n = pics.len();
+        // Steps between consecutive decoded pictures: the missing frames lo..hi before the
+        // picture at hi, their difference, and whether one side is black and the other not.
+        let mut steps: Vec<(usize, usize, f32, bool)> = Vec::new();
+        let mut prev = self.last_picture.as_ref();
+        let mut lo = 0;
+        for (r, pic) in pics.iter().enumerate() {
+            let Some(p) = pic else { continue };
+            if let Some(q) = prev {
+                let fade = (p.luma < self.black_luma) != (q.luma < self.black_luma);
+                steps.push((lo, r, p.content_delta(q), fade));
+            }
+            prev = Some(p);
+            lo = r + 1;
+        }
+        // A step over missing frames needs a closer look when it is big enough to hold a
+        // cut and (for the adaptive detector) stands out from the steps around it.
+        let d: Vec<f32> = self
+            .recent
+            .iter()
+            .copied()
+            .chain(steps.iter().map(|s| s.2))
+            .collect();
+        let before = self.recent.len();
+        let runs: Vec<(usize, usize, bool)> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.1 > s.0)
+            .map(|(i, &(lo, hi, v, fade))| {
+                let j = before + i;
+                let around: Vec<f32> = [j.wrapping_sub(2), j.wrapping_sub(1), j + 1, j + 2]
+                    .iter()
+                    .filter_map(|&k| d.get(k).copied())
+                    .collect();
+                let avg = around.iter().sum::<f32>() / around.len().max(1) as f32;
+                let differ = v >= self.refine_above && v >= self.refine_ratio * avg;
+                (lo, hi, differ || fade)
+            })
+            .collect();
+        self.recent = d.iter().rev().take(2).rev().copied().collect();
+        // Widen each differing run, with its decoded end, by the detector's window.
+        let reach = self.window + 1;
+        let near: Vec<(usize, usize)> = runs
+            .iter()
+            .filter(|r| r.2)
+            .map(|&(lo, hi, _)| (lo.saturating_sub(reach), hi + 1 + reach))
+            .collect();
+        let mut want = vec![false; n];
+        for &(lo, hi, _) in &runs {
+            if near.iter().any(|&(a, b)| lo < b && a < hi) {
+                want[lo..hi].iter_mut().for_each(|w| *w = true);
+            }
+        }
+        // Pictures shown before the keyframe are predicted from the group before: a
+        // decoder starting at the keyframe cannot make them.
+        for (w, &pts) in want.iter_mut().zip(order) {
+            *w &= pts >= key;
+        }
+        want
+    }
+}
+
+/// Decodes groups again from their keyframes.
+struct Refiner {
+    decoder: decoder::Video,
+    shrinker: Shrinker,
+    decoded: frame::Video,
+}
+
+impl Refiner {
+    /// Decodes `group` from its keyframe up to its last wanted frame (and at least `min`
+    /// packets), leaving out `unwanted` pictures elsewhere, and puts the wanted frames into
+    /// `pics`. Pictures `pics` already holds are compared and replaced by the exact ones;
+    /// returns whether any differed.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        path: &Path,
+        group: &Group,
+        order: &[i64],
+        want: &[bool],
+        unwanted: AVDiscard,
+        min: usize,
+        pics: &mut [Option<Small>],
+    ) -> Result<bool> {
+        let rank = |pts: i64| order.binary_search(&pts).ok();
+        let wanted = |pts: i64| rank(pts).is_some_and(|r| want[r]);
+        let last = group.pts.iter().rposition(|&p| wanted(p));
+        let Some(last) = last.max(min.checked_sub(1)) else {
+            return Ok(false);
+        };
+        let key = group.pts[0];
+        let mut differ = false;
+        self.decoder.flush();
+        for (packet, &pts) in group.packets.iter().zip(&group.pts).take(last + 1) {
+            let skip = if wanted(pts) {
+                AVDiscard::AVDISCARD_DEFAULT
+            } else {
+                unwanted
+            };
+            set_skip(&mut self.decoder, skip);
+            let _ = self.decoder.send_packet(packet);
+            differ |= self.receive(path, key, order, want, pics)?;
+        }
+        let _ = self.decoder.send_eof();
+        differ |= self.receive(path, key, order, want, pics)?;
+        // Ready for the next group (a drained decoder takes no more packets until flushed).
+        self.decoder.flush();
+        Ok(differ)
+    }
+
+    fn receive(
+        &mut self,
+        path: &Path,
+        key: i64,
+        order: &[i64],
+        want: &[bool],
+        pics: &mut [Option<Small>],
+    ) -> Result<bool> {
+        let mut differ = false;
+        while self.decoder.receive_frame(&mut self.decoded).is_ok() {
+            // Pictures shown before the keyframe are predicted from the group before.
+            let Some(r) = self
+                .decoded
+                .pts()
+                .filter(|&p| p >= key)
+                .and_then(|p| order.binary_search(&p).ok())
+            else {
+                continue;
+            };
+            if !want[r] && pics[r].is_none() {
+                continue;
+            }
+            let exact = self.shrinker.shrink(&self.decoded, path)?;
+            differ |= pics[r].as_ref().is_some_and(|main| !main.same(&exact));
+            pics[r] = Some(exact);
+        }
+        Ok(differ)
+    }
+}
+
+/// A group to refine in the worker thread.
+struct Job {
+    group: Group,
+    order: Vec<i64>,
+    want: Vec<bool>,
+    unwanted: AVDiscard,
+}
+
+/// A measured group waiting to be emitted.
+struct Waiting {
+    order: Vec<i64>,
+    pics: Vec<Option<Small>>,
+    /// Whether the worker owes it the wanted frames.
+    refined: bool,
+}
+
+/// The refiner in a thread of its own, so that it works beside the main decoder (which,
+/// with B-frames left out, decodes a chain of P-frames that keeps about one core busy).
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+    results: std::sync::mpsc::Receiver<Result<Vec<Option<Small>>>>,
+}
+
+impl Worker {
+    fn spawn(path: &Path, decoder: decoder::Video, (w, h): (u32, u32)) -> Result<Worker> {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
+        let (result_tx, results) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("refine".into())
+            .spawn(move || {
+                let mut refiner = Refiner {
+                    decoder,
+                    shrinker: Shrinker::new(w, h),
+                    decoded: frame::Video::empty(),
+                };
+                for job in job_rx {
+                    let mut pics: Vec<Option<Small>> = job.order.iter().map(|_| None).collect();
+                    let done = refiner
+                        .run(
+                            &path,
+                            &job.group,
+                            &job.order,
+                            &job.want,
+                            job.unwanted,
+                            0,
+                            &mut pics,
+                        )
+                        .map(|_| pics);
+                    if result_tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("cannot start the refining thread")?;
+        Ok(Worker { jobs, results })
+    }
+}
