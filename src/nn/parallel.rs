@@ -14,7 +14,12 @@ use candle_core::{Device, Tensor};
 fn pools() -> &'static [rayon::ThreadPool] {
     static POOLS: OnceLock<Vec<rayon::ThreadPool>> = OnceLock::new();
     POOLS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // RAYON_NUM_THREADS caps them, as it caps candle's matrix products.
+        let cores = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         (0..cores)
             .filter_map(|i| {
                 rayon::ThreadPoolBuilder::new()
