@@ -5,7 +5,7 @@
 //! the models read the same everywhere.
 
 use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D,
+    bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D,
 };
 
 /// Whether `t` can take the CPU kernels.
@@ -373,136 +373,6 @@ impl CustomOp2 for SoftmaxGrad {
     }
 }
 
-/// Layer normalisation over the last dimension, with weight and bias.
-pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
-    if on_cpu(x) {
-        x.contiguous()?.apply_op3(weight, bias, LayerNorm { eps })
-    } else {
-        candle_nn::ops::layer_norm_slow(x, weight, bias, eps)
-    }
-}
-
-struct LayerNorm {
-    eps: f32,
-}
-
-/// Mean and 1/standard deviation of a row.
-#[inline(always)]
-fn moments(row: &[f32], eps: f32) -> (f32, f32) {
-    let n = row.len() as f32;
-    let mean = lane_sum(row, |v| v) / n;
-    let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
-    (mean, 1.0 / (var + eps).sqrt())
-}
-
-impl CustomOp3 for LayerNorm {
-    fn name(&self) -> &'static str {
-        "fused-layer-norm"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, b) = (
-            values::<f32>(s1, l1)?,
-            values::<f32>(s2, l2)?,
-            values::<f32>(s3, l3)?,
-        );
-        let c = w.len();
-        if c == 0 || x.len() % c != 0 || b.len() != c {
-            bail!(
-                "layer norm: {} values do not split into rows of {c}",
-                x.len()
-            );
-        }
-        let mut y = vec![0f32; x.len()];
-        simd(|| {
-            for (row, out) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-                let (mean, rstd) = moments(row, self.eps);
-                for (((o, &v), &w), &b) in out.iter_mut().zip(row).zip(w).zip(b) {
-                    *o = (v - mean) * rstd * w + b;
-                }
-            }
-        });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _: &Tensor,
-        _: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let c = w.elem_count();
-        let rows = x.elem_count() / c;
-        // One pass gives all three: dx in the first rows, then dweight and dbias.
-        let all = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
-        let dx = all.narrow(0, 0, rows)?.reshape(x.shape())?;
-        Ok((Some(dx), Some(all.get(rows)?), Some(all.get(rows + 1)?)))
-    }
-}
-
-struct LayerNormGrad {
-    eps: f32,
-}
-
-impl CustomOp3 for LayerNormGrad {
-    fn name(&self) -> &'static str {
-        "fused-layer-norm-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, g) = (
-            values::<f32>(s1, l1)?,
-            values::<f32>(s2, l2)?,
-            values::<f32>(s3, l3)?,
-        );
-        let c = w.len();
-        let rows = x.len() / c;
-        let mut out = vec![0f32; x.len() + 2 * c];
-        simd(|| {
-            let (dx, dwb) = out.split_at_mut(x.len());
-            let (dw, db) = dwb.split_at_mut(c);
-            let (mut xhat, mut gw) = (vec![0f32; c], vec![0f32; c]);
-            for ((row, g), dx) in x
-                .chunks_exact(c)
-                .zip(g.chunks_exact(c))
-                .zip(dx.chunks_exact_mut(c))
-            {
-                let (mean, rstd) = moments(row, self.eps);
-                for i in 0..c {
-                    xhat[i] = (row[i] - mean) * rstd;
-                    gw[i] = g[i] * w[i];
-                }
-                let mean_gw = lane_sum(&gw, |v| v) / c as f32;
-                let mean_gwx = dot(&gw, &xhat) / c as f32;
-                for i in 0..c {
-                    dx[i] = rstd * (gw[i] - mean_gw - xhat[i] * mean_gwx);
-                    dw[i] += g[i] * xhat[i];
-                    db[i] += g[i];
-                }
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((rows + 2, c))))
-    }
-}
-
 /// Mean cross-entropy of `logits` `[n, classes]` against class ids `targets` `[n]` (u32).
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     if on_cpu(logits) && targets.dtype() == DType::U32 {
@@ -621,12 +491,12 @@ impl CustomOp2 for CrossEntropyGrad {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
     /// The fused op and candle's composed one give the same values and gradients.
-    fn agree(
+    pub(in crate::nn) fn agree(
         fused: impl Fn(&Tensor) -> Result<Tensor>,
         reference: impl Fn(&Tensor) -> Result<Tensor>,
         shape: &[usize],
@@ -692,34 +562,6 @@ mod tests {
         agree(|x| causal_softmax(x, 0.3), masked, &[2, 3, 5, 5])?;
         // Fewer queries than keys: the queries come after a cached past.
         agree(|x| causal_softmax(x, 0.3), masked, &[2, 3, 5])
-    }
-
-    #[test]
-    fn layer_norm_matches_candle_with_all_gradients() -> Result<()> {
-        let w = Var::from_tensor(&Tensor::randn(1f32, 0.5, 7, &Device::Cpu)?)?;
-        let b = Var::from_tensor(&Tensor::randn(0f32, 0.5, 7, &Device::Cpu)?)?;
-        agree(
-            |x| layer_norm(x, &w, &b, 1e-5),
-            |x| candle_nn::ops::layer_norm_slow(x, &w, &b, 1e-5),
-            &[4, 3, 7],
-        )?;
-        let x = Tensor::randn(0f32, 1.0, (6, 7), &Device::Cpu)?;
-        let g = Tensor::randn(0f32, 1.0, (6, 7), &Device::Cpu)?;
-        let ga = (layer_norm(&x, &w, &b, 1e-5)? * &g)?
-            .sum_all()?
-            .backward()?;
-        let gb = (candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-5)? * &g)?
-            .sum_all()?
-            .backward()?;
-        for v in [&w, &b] {
-            let (a, b) = (
-                ga.get(v.as_tensor()).unwrap(),
-                gb.get(v.as_tensor()).unwrap(),
-            );
-            let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-4, "parameter gradients differ by {diff}");
-        }
-        Ok(())
     }
 
     #[test]

@@ -11,10 +11,12 @@ use candle_nn::VarMap;
 mod adamw;
 pub mod attention;
 pub mod fused;
+mod layer_norm;
 mod linear;
 mod parallel;
 
 pub use adamw::AdamW;
+pub use layer_norm::{layer_norm, LayerNorm};
 pub use linear::{linear, Linear};
 pub use parallel::{on_cores, sharded_gradients};
 
@@ -72,29 +74,6 @@ pub fn load_weights(varmap: &VarMap, bytes: &[u8], origin: &str) -> Result<()> {
         var.set(&t.to_device(var.device())?.to_dtype(DType::F32)?)?;
     }
     Ok(())
-}
-
-/// Layer normalisation that trains. candle-nn's own `LayerNorm` runs a fused kernel that
-/// records no backward pass (`apply_op*_no_bwd`): gradients silently stop there. This one's
-/// kernel has its backward pass ([`fused::layer_norm`]).
-pub struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f32,
-}
-
-pub fn layer_norm(size: usize, vb: candle_nn::VarBuilder) -> candle_core::Result<LayerNorm> {
-    Ok(LayerNorm {
-        weight: vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?,
-        bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?,
-        eps: 1e-5,
-    })
-}
-
-impl candle_core::Module for LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        fused::layer_norm(x, &self.weight, &self.bias, self.eps)
-    }
 }
 
 /// Sets how candle uses the cores; call first thing in `main`, before any thread exists.
