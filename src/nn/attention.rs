@@ -4,9 +4,9 @@
 //! and every one of those ops costs a zeroed gradient buffer and an add on the way back; here
 //! each head's products read the packed rows in place through strides.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, Layout, Result, Shape, Tensor};
 
-use super::fused::{on_cpu, simd, values};
+use super::fused::{on_cpu, simd, values, Fused, Input, Kernel};
 
 /// Whether [`causal_attention`] can run on `qkv` (else compose it from candle's ops).
 pub fn fused_attention_available(qkv: &Tensor) -> bool {
@@ -23,7 +23,8 @@ pub fn causal_attention(qkv: &Tensor, heads: usize, time: usize) -> Result<Tenso
             "attention: {rows}x{c3} does not split into sequences of {time} and 3 x {heads} heads"
         );
     }
-    qkv.contiguous()?.apply_op1(Attention { heads, time })
+    qkv.contiguous()?
+        .apply_op1(Fused(Attention { heads, time }))
 }
 
 #[derive(Clone, Copy)]
@@ -146,12 +147,10 @@ impl Attention {
     }
 }
 
-impl CustomOp1 for Attention {
-    fn name(&self) -> &'static str {
-        "fused-causal-attention"
-    }
+impl Kernel<1> for Attention {
+    const NAME: &'static str = "fused-causal-attention";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s, l)]: [Input<'_>; 1]) -> Result<(CpuStorage, Shape)> {
         let qkv = values::<f32>(s, l)?;
         let (b, t, c, d) = self.dims(l)?;
         let mut y = vec![0f32; b * t * c];
@@ -177,29 +176,24 @@ impl CustomOp1 for Attention {
         Ok((CpuStorage::F32(y), Shape::from((b * t, c))))
     }
 
-    fn bwd(&self, qkv: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(qkv.apply_op2_no_bwd(
-            &grad.contiguous()?,
-            &AttentionGrad(*self),
-        )?))
+    fn backward(
+        &self,
+        [qkv]: [&Tensor; 1],
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 1]> {
+        let d = qkv.apply_op2_no_bwd(&grad.contiguous()?, &Fused(AttentionGrad(*self)))?;
+        Ok([Some(d)])
     }
 }
 
 /// The gradient of [`Attention`] with respect to its packed input, given the output's.
 struct AttentionGrad(Attention);
 
-impl CustomOp2 for AttentionGrad {
-    fn name(&self) -> &'static str {
-        "fused-causal-attention-grad"
-    }
+impl Kernel<2> for AttentionGrad {
+    const NAME: &'static str = "fused-causal-attention-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (qkv, dy) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let att = &self.0;
         let (b, t, c, d) = att.dims(l1)?;

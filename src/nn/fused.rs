@@ -5,7 +5,7 @@
 //! the models read the same everywhere.
 
 use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D,
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D,
 };
 
 /// Whether `t` can take the CPU kernels.
@@ -41,6 +41,103 @@ pub(super) fn simd<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     f()
+}
+
+/// A kernel's input: a contiguous CPU tensor's storage and layout.
+pub(super) type Input<'a> = (&'a CpuStorage, &'a Layout);
+
+/// A CPU kernel of `N` contiguous inputs and one output; [`Fused`] makes it a candle op, so
+/// each kernel states only its name, its loop and (when it has one) its backward pass.
+pub(super) trait Kernel<const N: usize>: Send + Sync + 'static {
+    const NAME: &'static str;
+
+    fn forward(&self, inputs: [Input<'_>; N]) -> Result<(CpuStorage, Shape)>;
+
+    /// The inputs' gradients given the output and its gradient.
+    fn backward(
+        &self,
+        inputs: [&Tensor; N],
+        output: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; N]> {
+        let _ = (inputs, output, grad);
+        bail!("{} has no backward pass", Self::NAME)
+    }
+}
+
+/// A [`Kernel`] as a candle custom op.
+pub(super) struct Fused<K>(pub K);
+
+impl<K: Kernel<1>> CustomOp1 for Fused<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.0.forward([(s, l)])
+    }
+
+    fn bwd(&self, a: &Tensor, out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let [da] = self.0.backward([a], out, grad)?;
+        Ok(da)
+    }
+}
+
+impl<K: Kernel<2>> CustomOp2 for Fused<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.0.forward([(s1, l1), (s2, l2)])
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let [da, db] = self.0.backward([a, b], out, grad)?;
+        Ok((da, db))
+    }
+}
+
+impl<K: Kernel<3>> CustomOp3 for Fused<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.0.forward([(s1, l1), (s2, l2), (s3, l3)])
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        c: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let [da, db, dc] = self.0.backward([a, b, c], out, grad)?;
+        Ok((da, db, dc))
+    }
 }
 
 /// e^x to about 2 ulp (Cephes' expf), branch-free so that loops of it vectorise.
@@ -139,7 +236,7 @@ const GELU_C: f32 = 0.044_715;
 /// GELU with the tanh approximation (GPT-2's), like candle's `gelu`.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if on_cpu(x) {
-        x.contiguous()?.apply_op1(Gelu)
+        x.contiguous()?.apply_op1(Fused(Gelu))
     } else {
         x.gelu()
     }
@@ -147,12 +244,10 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
 
 struct Gelu;
 
-impl CustomOp1 for Gelu {
-    fn name(&self) -> &'static str {
-        "fused-gelu"
-    }
+impl Kernel<1> for Gelu {
+    const NAME: &'static str = "fused-gelu";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s, l)]: [Input<'_>; 1]) -> Result<(CpuStorage, Shape)> {
         let x = values::<f32>(s, l)?;
         let mut y = vec![0f32; x.len()];
         simd(|| {
@@ -163,26 +258,25 @@ impl CustomOp1 for Gelu {
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
+    fn backward(
+        &self,
+        [x]: [&Tensor; 1],
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 1]> {
+        Ok([Some(
+            x.apply_op2_no_bwd(&grad.contiguous()?, &Fused(GeluGrad))?,
+        )])
     }
 }
 
 /// `grad * gelu'(x)`.
 struct GeluGrad;
 
-impl CustomOp2 for GeluGrad {
-    fn name(&self) -> &'static str {
-        "fused-gelu-grad"
-    }
+impl Kernel<2> for GeluGrad {
+    const NAME: &'static str = "fused-gelu-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let mut dx = vec![0f32; x.len()];
         simd(|| {
@@ -202,7 +296,8 @@ impl CustomOp2 for GeluGrad {
 /// a generic strided reduction; this one sums rows with vector adds.
 pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     if on_cpu(x) && x.rank() == 2 {
-        x.contiguous()?.apply_op2(&bias.contiguous()?, AddBias)
+        x.contiguous()?
+            .apply_op2(&bias.contiguous()?, Fused(AddBias))
     } else {
         x.broadcast_add(bias)
     }
@@ -210,18 +305,10 @@ pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
 
 struct AddBias;
 
-impl CustomOp2 for AddBias {
-    fn name(&self) -> &'static str {
-        "fused-add-bias"
-    }
+impl Kernel<2> for AddBias {
+    const NAME: &'static str = "fused-add-bias";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (x, b) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let (_, n) = l1.shape().dims2()?;
         if b.len() != n {
@@ -236,27 +323,19 @@ impl CustomOp2 for AddBias {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn bwd(
-        &self,
-        _: &Tensor,
-        _: &Tensor,
-        _: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let db = grad.contiguous()?.apply_op1_no_bwd(&ColumnSum)?;
-        Ok((Some(grad.clone()), Some(db)))
+    fn backward(&self, _: [&Tensor; 2], _: &Tensor, grad: &Tensor) -> Result<[Option<Tensor>; 2]> {
+        let db = grad.contiguous()?.apply_op1_no_bwd(&Fused(ColumnSum))?;
+        Ok([Some(grad.clone()), Some(db)])
     }
 }
 
 /// Sum of the rows of `[rows, n]`.
 pub(super) struct ColumnSum;
 
-impl CustomOp1 for ColumnSum {
-    fn name(&self) -> &'static str {
-        "fused-column-sum"
-    }
+impl Kernel<1> for ColumnSum {
+    const NAME: &'static str = "fused-column-sum";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s, l)]: [Input<'_>; 1]) -> Result<(CpuStorage, Shape)> {
         let x = values::<f32>(s, l)?;
         let (_, n) = l.shape().dims2()?;
         let mut sum = vec![0f32; n];
@@ -274,9 +353,10 @@ impl CustomOp1 for ColumnSum {
 /// get probability 0).
 pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
     if on_cpu(scores) {
-        return scores.contiguous()?.apply_op1(CausalSoftmax {
+        let op = CausalSoftmax {
             scale: scale as f32,
-        });
+        };
+        return scores.contiguous()?.apply_op1(Fused(op));
     }
     let (t, keys) = (scores.dim(D::Minus2)?, scores.dim(D::Minus1)?);
     let past = keys - t;
@@ -302,12 +382,10 @@ struct CausalSoftmax {
     scale: f32,
 }
 
-impl CustomOp1 for CausalSoftmax {
-    fn name(&self) -> &'static str {
-        "fused-causal-softmax"
-    }
+impl Kernel<1> for CausalSoftmax {
+    const NAME: &'static str = "fused-causal-softmax";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s, l)]: [Input<'_>; 1]) -> Result<(CpuStorage, Shape)> {
         let x = values::<f32>(s, l)?;
         let dims = l.dims();
         let (t, keys) = (dims[dims.len() - 2], dims[dims.len() - 1]);
@@ -329,11 +407,12 @@ impl CustomOp1 for CausalSoftmax {
         Ok((CpuStorage::F32(p), l.shape().clone()))
     }
 
-    fn bwd(&self, _: &Tensor, p: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(p.apply_op2_no_bwd(
-            &grad.contiguous()?,
-            &SoftmaxGrad { scale: self.scale },
-        )?))
+    fn backward(&self, _: [&Tensor; 1], p: &Tensor, grad: &Tensor) -> Result<[Option<Tensor>; 1]> {
+        let grad = grad.contiguous()?;
+        Ok([Some(p.apply_op2_no_bwd(
+            &grad,
+            &Fused(SoftmaxGrad { scale: self.scale }),
+        )?)])
     }
 }
 
@@ -342,18 +421,10 @@ struct SoftmaxGrad {
     scale: f32,
 }
 
-impl CustomOp2 for SoftmaxGrad {
-    fn name(&self) -> &'static str {
-        "fused-softmax-grad"
-    }
+impl Kernel<2> for SoftmaxGrad {
+    const NAME: &'static str = "fused-softmax-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (p, g) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let keys = *l1.dims().last().unwrap_or(&1);
         let mut dx = vec![0f32; p.len()];
@@ -378,7 +449,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     if on_cpu(logits) && targets.dtype() == DType::U32 {
         logits
             .contiguous()?
-            .apply_op2(&targets.contiguous()?, CrossEntropy)
+            .apply_op2(&targets.contiguous()?, Fused(CrossEntropy))
     } else {
         candle_nn::loss::cross_entropy(logits, targets)
     }
@@ -418,18 +489,10 @@ fn check_targets(targets: &[u32], rows: usize, classes: usize) -> Result<()> {
     Ok(())
 }
 
-impl CustomOp2 for CrossEntropy {
-    fn name(&self) -> &'static str {
-        "fused-cross-entropy"
-    }
+impl Kernel<2> for CrossEntropy {
+    const NAME: &'static str = "fused-cross-entropy";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
         let (rows, classes) = l1.shape().dims2()?;
         check_targets(targets, rows, classes)?;
@@ -443,33 +506,24 @@ impl CustomOp2 for CrossEntropy {
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        logits: &Tensor,
-        targets: &Tensor,
+        [logits, targets]: [&Tensor; 2],
         _: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let d = logits.apply_op2_no_bwd(targets, &CrossEntropyGrad)?;
-        Ok((Some(d.broadcast_mul(grad)?), None))
+    ) -> Result<[Option<Tensor>; 2]> {
+        let d = logits.apply_op2_no_bwd(targets, &Fused(CrossEntropyGrad))?;
+        Ok([Some(d.broadcast_mul(grad)?), None])
     }
 }
 
 /// `(softmax(logits) - onehot(target)) / n`.
 struct CrossEntropyGrad;
 
-impl CustomOp2 for CrossEntropyGrad {
-    fn name(&self) -> &'static str {
-        "fused-cross-entropy-grad"
-    }
+impl Kernel<2> for CrossEntropyGrad {
+    const NAME: &'static str = "fused-cross-entropy-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
         let (rows, classes) = l1.shape().dims2()?;
         check_targets(targets, rows, classes)?;

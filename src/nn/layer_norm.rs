@@ -1,9 +1,9 @@
 //! Layer normalisation that trains, as one CPU kernel forward and one backward (which gives
 //! the input's, the weight's and the bias's gradients in a single pass).
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
-use super::fused::{dot, lane_sum, on_cpu, simd, values};
+use super::fused::{dot, lane_sum, on_cpu, simd, values, Fused, Input, Kernel};
 
 /// Layer normalisation that trains. candle-nn's own `LayerNorm` runs a fused kernel that
 /// records no backward pass (`apply_op*_no_bwd`): gradients silently stop there. This one's
@@ -31,7 +31,8 @@ impl candle_core::Module for LayerNorm {
 /// Layer normalisation over the last dimension, with weight and bias.
 pub fn normalize(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
     if on_cpu(x) {
-        x.contiguous()?.apply_op3(weight, bias, Normalize { eps })
+        x.contiguous()?
+            .apply_op3(weight, bias, Fused(Normalize { eps }))
     } else {
         candle_nn::ops::layer_norm_slow(x, weight, bias, eps)
     }
@@ -50,19 +51,12 @@ fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-impl CustomOp3 for Normalize {
-    fn name(&self) -> &'static str {
-        "fused-layer-norm"
-    }
+impl Kernel<3> for Normalize {
+    const NAME: &'static str = "fused-layer-norm";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
+        [(s1, l1), (s2, l2), (s3, l3)]: [Input<'_>; 3],
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (
             values::<f32>(s1, l1)?,
@@ -88,20 +82,22 @@ impl CustomOp3 for Normalize {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
-        _: &Tensor,
+        [x, w, _]: [&Tensor; 3],
         _: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 3]> {
         let c = w.elem_count();
         let rows = x.elem_count() / c;
         // One pass gives all three: dx in the first rows, then dweight and dbias.
-        let all = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
+        let all = x.apply_op3_no_bwd(
+            w,
+            &grad.contiguous()?,
+            &Fused(LayerNormGrad { eps: self.eps }),
+        )?;
         let dx = all.narrow(0, 0, rows)?.reshape(x.shape())?;
-        Ok((Some(dx), Some(all.get(rows)?), Some(all.get(rows + 1)?)))
+        Ok([Some(dx), Some(all.get(rows)?), Some(all.get(rows + 1)?)])
     }
 }
 
@@ -109,19 +105,12 @@ struct LayerNormGrad {
     eps: f32,
 }
 
-impl CustomOp3 for LayerNormGrad {
-    fn name(&self) -> &'static str {
-        "fused-layer-norm-grad"
-    }
+impl Kernel<3> for LayerNormGrad {
+    const NAME: &'static str = "fused-layer-norm-grad";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
+        [(s1, l1), (s2, l2), (s3, l3)]: [Input<'_>; 3],
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, g) = (
             values::<f32>(s1, l1)?,

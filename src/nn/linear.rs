@@ -3,9 +3,9 @@
 //! candle's composed layer records a transpose, a product, a broadcast and two reshapes, and
 //! its backward pass zeroes and adds a gradient buffer for every one of them.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, Module, Result, Shape, Tensor};
 
-use super::fused::{add_bias, on_cpu, values};
+use super::fused::{add_bias, on_cpu, values, Fused, Input, Kernel};
 
 /// candle-nn's weights and initialisation (`weight` `[out, in]`, `bias` `[out]`), so that
 /// checkpoints keep their names.
@@ -36,7 +36,7 @@ impl Module for Linear {
         };
         let y = if on_cpu(&flat) && on_cpu(&self.weight) {
             flat.contiguous()?
-                .apply_op3(&self.weight, &self.bias, LinearOp)?
+                .apply_op3(&self.weight, &self.bias, Fused(LinearOp))?
         } else {
             add_bias(&flat.matmul(&self.weight.t()?)?, &self.bias)?
         };
@@ -102,19 +102,12 @@ fn gemm(
 
 struct LinearOp;
 
-impl CustomOp3 for LinearOp {
-    fn name(&self) -> &'static str {
-        "fused-linear"
-    }
+impl Kernel<3> for LinearOp {
+    const NAME: &'static str = "fused-linear";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
+        [(s1, l1), (s2, l2), (s3, l3)]: [Input<'_>; 3],
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (
             values::<f32>(s1, l1)?,
@@ -147,37 +140,27 @@ impl CustomOp3 for LinearOp {
         Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
-        _: &Tensor,
+        [x, w, _]: [&Tensor; 3],
         _: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 3]> {
         let grad = grad.contiguous()?;
-        let dx = grad.apply_op2_no_bwd(w, &InputGrad)?;
-        let dw = grad.apply_op2_no_bwd(x, &WeightGrad)?;
-        let db = grad.apply_op1_no_bwd(&super::fused::ColumnSum)?;
-        Ok((Some(dx), Some(dw), Some(db)))
+        let dx = grad.apply_op2_no_bwd(w, &Fused(InputGrad))?;
+        let dw = grad.apply_op2_no_bwd(x, &Fused(WeightGrad))?;
+        let db = grad.apply_op1_no_bwd(&Fused(super::fused::ColumnSum))?;
+        Ok([Some(dx), Some(dw), Some(db)])
     }
 }
 
 /// `dx = g W`.
 struct InputGrad;
 
-impl CustomOp2 for InputGrad {
-    fn name(&self) -> &'static str {
-        "fused-linear-input-grad"
-    }
+impl Kernel<2> for InputGrad {
+    const NAME: &'static str = "fused-linear-input-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (g, w) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let (rows, outputs) = l1.shape().dims2()?;
         let (_, inputs) = l2.shape().dims2()?;
@@ -198,18 +181,10 @@ impl CustomOp2 for InputGrad {
 /// `dW = g^T x`.
 struct WeightGrad;
 
-impl CustomOp2 for WeightGrad {
-    fn name(&self) -> &'static str {
-        "fused-linear-weight-grad"
-    }
+impl Kernel<2> for WeightGrad {
+    const NAME: &'static str = "fused-linear-weight-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (g, x) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let (rows, outputs) = l1.shape().dims2()?;
         let (_, inputs) = l2.shape().dims2()?;

@@ -86,6 +86,11 @@ pub fn on_cores<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync) -> Res
     if pools.len() <= 1 || n <= 1 {
         return (0..n).map(f).collect();
     }
+    // One caller at a time (tests train side by side): a pool thread blocked in a product
+    // may run another caller's queued job in the middle of its own. Not re-entrant: `f`
+    // must not call `on_cores` itself.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let used = pools.len().min(n);
     let f = &f;
     let per_core: Vec<Vec<(usize, Result<T>)>> = std::thread::scope(|s| {
