@@ -237,7 +237,7 @@ impl Module for Conv {
         let (oh, ow) = (self.im.out_size(h), self.im.out_size(w));
         let cols = x.contiguous()?.apply_op1(self.im)?;
         let wm = self.weight.reshape((o, c * self.im.k * self.im.k))?;
-        let y = wm.broadcast_left(n)?.matmul(&cols)?;
+        let y = crate::nn::weights_times_columns(&wm, &cols)?;
         y.reshape((n, o, oh, ow))?
             .broadcast_add(&self.bias.reshape((1, o, 1, 1))?)
     }

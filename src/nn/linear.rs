@@ -202,11 +202,121 @@ impl Kernel<2> for WeightGrad {
     }
 }
 
+/// `w [o, k] @ cols [n, k, p]` for every batch item: `[n, o, p]`. A convolution's product
+/// with its im2col columns. Its backward pass accumulates the weight's gradient over the
+/// batch inside the products; a broadcast weight would leave candle a `[n, o, k]` gradient
+/// to sum with a generic strided reduction.
+pub fn weights_times_columns(w: &Tensor, cols: &Tensor) -> Result<Tensor> {
+    if on_cpu(w) && on_cpu(cols) && cols.rank() == 3 {
+        return w
+            .contiguous()?
+            .apply_op2(&cols.contiguous()?, Fused(WeightsTimesColumns));
+    }
+    w.broadcast_left(cols.dim(0)?)?.matmul(cols)
+}
+
+/// `(n, o, k, p)` of a `w [o, k]`, `cols [n, k, p]` pair.
+fn batched_dims(w: &Shape, cols: &Shape) -> Result<(usize, usize, usize, usize)> {
+    let (o, k) = w.dims2()?;
+    let (n, k2, p) = cols.dims3()?;
+    if k != k2 {
+        candle_core::bail!("weights of {o}x{k} against columns of {k2}x{p}");
+    }
+    Ok((n, o, k, p))
+}
+
+struct WeightsTimesColumns;
+
+impl Kernel<2> for WeightsTimesColumns {
+    const NAME: &'static str = "fused-weights-times-columns";
+
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
+        let (w, cols) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let (n, o, k, p) = batched_dims(l1.shape(), l2.shape())?;
+        let mut y = vec![0f32; n * o * p];
+        for (y, c) in y.chunks_exact_mut(o * p).zip(cols.chunks_exact(k * p)) {
+            gemm((o, p, k), y, false, w, (k, 1), c, (p, 1));
+        }
+        Ok((CpuStorage::F32(y), Shape::from((n, o, p))))
+    }
+
+    fn backward(
+        &self,
+        [w, cols]: [&Tensor; 2],
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 2]> {
+        let grad = grad.contiguous()?;
+        let dw = grad.apply_op2_no_bwd(cols, &Fused(ColumnsWeightGrad))?;
+        let dcols = w.apply_op2_no_bwd(&grad, &Fused(ColumnsGrad))?;
+        Ok([Some(dw), Some(dcols)])
+    }
+}
+
+/// `dW = sum_i g_i cols_i^T`, accumulated in place.
+struct ColumnsWeightGrad;
+
+impl Kernel<2> for ColumnsWeightGrad {
+    const NAME: &'static str = "fused-columns-weight-grad";
+
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
+        let (g, cols) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let (n, o, p) = l1.shape().dims3()?;
+        let (_, k, _) = l2.shape().dims3()?;
+        let mut dw = vec![0f32; o * k];
+        for i in 0..n {
+            let (g, c) = (
+                &g[i * o * p..(i + 1) * o * p],
+                &cols[i * k * p..(i + 1) * k * p],
+            );
+            gemm((o, k, p), &mut dw, i > 0, g, (p, 1), c, (1, p));
+        }
+        Ok((CpuStorage::F32(dw), Shape::from((o, k))))
+    }
+}
+
+/// `dcols_i = W^T g_i`.
+struct ColumnsGrad;
+
+impl Kernel<2> for ColumnsGrad {
+    const NAME: &'static str = "fused-columns-grad";
+
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
+        let (w, g) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let (o, k) = l1.shape().dims2()?;
+        let (n, _, p) = l2.shape().dims3()?;
+        let mut dcols = vec![0f32; n * k * p];
+        for (d, g) in dcols.chunks_exact_mut(k * p).zip(g.chunks_exact(o * p)) {
+            gemm((k, p, o), d, false, w, (1, k), g, (p, 1));
+        }
+        Ok((CpuStorage::F32(dcols), Shape::from((n, k, p))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
     use candle_nn::VarMap;
+
+    #[test]
+    fn weights_times_columns_matches_a_broadcast_product() -> Result<()> {
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (4, 6), &Device::Cpu)?)?;
+        let cols = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 6, 5), &Device::Cpu)?)?;
+        let a = weights_times_columns(&w, &cols)?;
+        let b = w.broadcast_left(3)?.matmul(&cols)?;
+        let diff = (&a - &b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "outputs differ by {diff}");
+        let g = Tensor::randn(0f32, 1.0, (3, 4, 5), &Device::Cpu)?;
+        let ga = (a * &g)?.sum_all()?.backward()?;
+        let gb = (b * &g)?.sum_all()?.backward()?;
+        for t in [w.as_tensor(), cols.as_tensor()] {
+            let (p, q) = (ga.get(t).unwrap(), gb.get(t).unwrap());
+            let diff = (p - q)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "gradients differ by {diff}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn matches_candles_linear_with_every_gradient() -> Result<()> {

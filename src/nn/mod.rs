@@ -17,7 +17,7 @@ mod parallel;
 
 pub use adamw::AdamW;
 pub use layer_norm::{layer_norm, LayerNorm};
-pub use linear::{linear, Linear};
+pub use linear::{linear, weights_times_columns, Linear};
 pub use parallel::{on_cores, sharded_gradients};
 
 /// Linear warm-up to `max_lr`, then cosine decay to `min_lr` at `total` steps.
