@@ -7,6 +7,7 @@
 use candle_core::{bail, CpuStorage, Layout, Result, Shape, Tensor};
 
 use super::fused::{on_cpu, simd, values, Fused, Input, Kernel};
+use super::gemm::{gemm, View};
 
 /// Whether [`causal_attention`] can run on `qkv` (else compose it from candle's ops).
 pub fn fused_attention_available(qkv: &Tensor) -> bool {
@@ -31,73 +32,6 @@ pub fn causal_attention(qkv: &Tensor, heads: usize, time: usize) -> Result<Tenso
 struct Attention {
     heads: usize,
     time: usize,
-}
-
-/// A strided row-major view into a buffer: element (i, j) sits at `offset + i * rs + j * cs`.
-#[derive(Clone, Copy)]
-struct View {
-    offset: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl View {
-    fn rows(offset: usize, rs: usize) -> View {
-        View { offset, rs, cs: 1 }
-    }
-
-    fn transposed(self) -> View {
-        View {
-            offset: self.offset,
-            rs: self.cs,
-            cs: self.rs,
-        }
-    }
-
-    /// Index of the last element of an `m x n` view, to check it lies inside its buffer.
-    fn last(&self, m: usize, n: usize) -> usize {
-        self.offset + (m - 1) * self.rs + (n - 1) * self.cs
-    }
-}
-
-/// `dst = scale * a @ b` with `a` `m x k` and `b` `k x n`, on this thread.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    d: View,
-    a: &[f32],
-    av: View,
-    b: &[f32],
-    bv: View,
-    scale: f32,
-) {
-    assert!(d.last(m, n) < dst.len() && av.last(m, k) < a.len() && bv.last(k, n) < b.len());
-    // SAFETY: the asserts keep every element of the three views inside its slice, and `dst`
-    // is borrowed mutably, so it cannot overlap `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr().add(d.offset),
-            d.cs as isize,
-            d.rs as isize,
-            false,
-            a.as_ptr().add(av.offset),
-            av.cs as isize,
-            av.rs as isize,
-            b.as_ptr().add(bv.offset),
-            bv.cs as isize,
-            bv.rs as isize,
-            0.0,
-            scale,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
 }
 
 /// Where one (batch row, head) finds its queries, keys and values in the packed input.
@@ -129,10 +63,11 @@ impl Attention {
     /// The head's attention probabilities `[t, t]` into `p`.
     fn probabilities(&self, qkv: &[f32], head: &Head, t: usize, d: usize, p: &mut [f32]) {
         let scale = 1.0 / (d as f32).sqrt();
-        matmul(
+        gemm(
             (t, t, d),
             p,
             View::rows(0, t),
+            false,
             qkv,
             head.q,
             qkv,
@@ -160,10 +95,11 @@ impl Kernel<1> for Attention {
                 for h in 0..self.heads {
                     let head = self.head((t, c, d), bi, h);
                     self.probabilities(qkv, &head, t, d, &mut p);
-                    matmul(
+                    gemm(
                         (t, d, t),
                         &mut y,
                         head.out,
+                        false,
                         &p,
                         View::rows(0, t),
                         qkv,
@@ -207,20 +143,22 @@ impl Kernel<2> for AttentionGrad {
                     let head = att.head((t, c, d), bi, h);
                     att.probabilities(qkv, &head, t, d, &mut p);
                     // dV = P^T dY; dP = dY V^T.
-                    matmul(
+                    gemm(
                         (t, d, t),
                         &mut dqkv,
                         head.v,
+                        false,
                         &p,
                         square.transposed(),
                         dy,
                         head.out,
                         1.0,
                     );
-                    matmul(
+                    gemm(
                         (t, t, d),
                         &mut ds,
                         square,
+                        false,
                         dy,
                         head.out,
                         qkv,
@@ -235,11 +173,22 @@ impl Kernel<2> for AttentionGrad {
                         }
                     }
                     // dQ = dS K; dK = dS^T Q.
-                    matmul((t, d, t), &mut dqkv, head.q, &ds, square, qkv, head.k, 1.0);
-                    matmul(
+                    gemm(
+                        (t, d, t),
+                        &mut dqkv,
+                        head.q,
+                        false,
+                        &ds,
+                        square,
+                        qkv,
+                        head.k,
+                        1.0,
+                    );
+                    gemm(
                         (t, d, t),
                         &mut dqkv,
                         head.k,
+                        false,
                         &ds,
                         square.transposed(),
                         qkv,

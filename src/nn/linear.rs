@@ -6,6 +6,7 @@
 use candle_core::{CpuStorage, Module, Result, Shape, Tensor};
 
 use super::fused::{add_bias, on_cpu, values, Fused, Input, Kernel};
+use super::gemm::{gemm, View};
 
 /// candle-nn's weights and initialisation (`weight` `[out, in]`, `bias` `[out]`), so that
 /// checkpoints keep their names.
@@ -49,10 +50,10 @@ impl Module for Linear {
     }
 }
 
-/// `dst (m x n) = a (m x k) b (k x n)` (+ `dst` when `accumulate`), given as
-/// (row stride, column stride) of each, on the current rayon pool's threads.
+/// `dst (m x n) = a (m x k) b (k x n)` (+ `dst` when `accumulate`), `dst` contiguous and
+/// the factors given as (row stride, column stride).
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+fn product(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,
@@ -61,43 +62,19 @@ fn gemm(
     b: &[f32],
     (b_rs, b_cs): (usize, usize),
 ) {
-    let last = |rs: usize, cs: usize, r: usize, c: usize| (r - 1) * rs + (c - 1) * cs;
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!(dst.len() >= m * n);
-    assert!(last(a_rs, a_cs, m, k) < a.len() && last(b_rs, b_cs, k, n) < b.len());
-    let threads = rayon::current_num_threads();
-    let parallelism = if threads > 1 && m * n * k > 1 << 18 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts keep every element of the three views inside its slice; `dst` is a
-    // distinct, mutable borrow.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        )
-    }
+    let view = |rs, cs| View { offset: 0, rs, cs };
+    let (av, bv) = (view(a_rs, a_cs), view(b_rs, b_cs));
+    gemm(
+        (m, n, k),
+        dst,
+        View::rows(0, n),
+        accumulate,
+        a,
+        av,
+        b,
+        bv,
+        1.0,
+    );
 }
 
 struct LinearOp;
@@ -128,7 +105,7 @@ impl Kernel<3> for LinearOp {
             y.extend_from_slice(b);
         }
         // y += x W^T: W^T is W read with its strides swapped.
-        gemm(
+        product(
             (rows, outputs, inputs),
             &mut y,
             true,
@@ -165,7 +142,7 @@ impl Kernel<2> for InputGrad {
         let (rows, outputs) = l1.shape().dims2()?;
         let (_, inputs) = l2.shape().dims2()?;
         let mut dx = vec![0f32; rows * inputs];
-        gemm(
+        product(
             (rows, inputs, outputs),
             &mut dx,
             false,
@@ -189,7 +166,7 @@ impl Kernel<2> for WeightGrad {
         let (rows, outputs) = l1.shape().dims2()?;
         let (_, inputs) = l2.shape().dims2()?;
         let mut dw = vec![0f32; outputs * inputs];
-        gemm(
+        product(
             (outputs, inputs, rows),
             &mut dw,
             false,
@@ -235,7 +212,7 @@ impl Kernel<2> for WeightsTimesColumns {
         let (n, o, k, p) = batched_dims(l1.shape(), l2.shape())?;
         let mut y = vec![0f32; n * o * p];
         for (y, c) in y.chunks_exact_mut(o * p).zip(cols.chunks_exact(k * p)) {
-            gemm((o, p, k), y, false, w, (k, 1), c, (p, 1));
+            product((o, p, k), y, false, w, (k, 1), c, (p, 1));
         }
         Ok((CpuStorage::F32(y), Shape::from((n, o, p))))
     }
@@ -269,7 +246,7 @@ impl Kernel<2> for ColumnsWeightGrad {
                 &g[i * o * p..(i + 1) * o * p],
                 &cols[i * k * p..(i + 1) * k * p],
             );
-            gemm((o, k, p), &mut dw, i > 0, g, (p, 1), c, (1, p));
+            product((o, k, p), &mut dw, i > 0, g, (p, 1), c, (1, p));
         }
         Ok((CpuStorage::F32(dw), Shape::from((o, k))))
     }
@@ -287,7 +264,7 @@ impl Kernel<2> for ColumnsGrad {
         let (n, _, p) = l2.shape().dims3()?;
         let mut dcols = vec![0f32; n * k * p];
         for (d, g) in dcols.chunks_exact_mut(k * p).zip(g.chunks_exact(o * p)) {
-            gemm((k, p, o), d, false, w, (1, k), g, (p, 1));
+            product((k, p, o), d, false, w, (1, k), g, (p, 1));
         }
         Ok((CpuStorage::F32(dcols), Shape::from((n, k, p))))
     }

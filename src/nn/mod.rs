@@ -11,6 +11,7 @@ use candle_nn::VarMap;
 mod adamw;
 pub mod attention;
 pub mod fused;
+mod gemm;
 mod layer_norm;
 mod linear;
 mod parallel;
