@@ -2,12 +2,15 @@
 //! shared by every identity, one decoder per identity that paints the face and a mask, and a
 //! PatchGAN discriminator per identity for the adversarial loss.
 //!
-//! Every op is a candle op on the model's `Device` (no fused candle-nn kernel without a
-//! backward pass: activations are written out), so the `cuda` feature needs no change here.
+//! Every op runs on the model's `Device`: the convolutions are [`crate::nn::conv2d`], one fused
+//! op with its own backward pass on the CPU and candle's `conv2d` elsewhere, so the `cuda`
+//! feature needs no change here.
 
 use anyhow::Result;
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder, VarMap};
+
+use crate::nn::{conv2d, Activation, ConvSpec};
 use serde::{Deserialize, Serialize};
 
 /// Shape of a swap model.
@@ -34,168 +37,27 @@ impl ModelConfig {
     }
 }
 
-/// Leaky ReLU (slope 0.1) from differentiable ops.
-pub fn leaky(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.maximum(&(x * 0.1)?)
-}
+/// The slope of every leaky ReLU in the swap model and its discriminators.
+const LEAKY: Activation = Activation::Leaky(0.1);
 
-/// The logistic function from differentiable ops.
-pub fn sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
-    (x.neg()?.exp()? + 1.0)?.recip()
-}
-
-/// (N, 4C, H, W) -> (N, C, 2H, 2W).
-pub fn pixel_shuffle(x: &Tensor) -> candle_core::Result<Tensor> {
-    let (n, c4, h, w) = x.dims4()?;
-    let c = c4 / 4;
-    x.reshape((n, c, 2, 2, h, w))?
-        .permute((0, 1, 4, 2, 5, 3))?
-        .contiguous()?
-        .reshape((n, c, 2 * h, 2 * w))
-}
-
-/// im2col: (N, C, H, W) -> (N, C*k*k, OH*OW), the patches a convolution multiplies by its
-/// weights; its backward is col2im (a scatter-add). Used on the CPU only.
-#[derive(Clone, Copy)]
-struct Im2Col {
-    k: usize,
-    stride: usize,
-    pad: usize,
-}
-
-impl Im2Col {
-    fn out_size(&self, h: usize) -> usize {
-        (h + 2 * self.pad - self.k) / self.stride + 1
-    }
-    /// Calls `f(col_index, input_index)` for every patch element inside the picture.
-    #[inline]
-    fn each(&self, c: usize, h: usize, w: usize, mut f: impl FnMut(usize, usize)) {
-        let (k, s, p) = (self.k, self.stride, self.pad);
-        let (oh, ow) = (self.out_size(h), self.out_size(w));
-        let l = oh * ow;
-        for ci in 0..c {
-            for ki in 0..k {
-                for kj in 0..k {
-                    let row = (ci * k + ki) * k + kj;
-                    for oy in 0..oh {
-                        let y = (oy * s + ki) as isize - p as isize;
-                        if y < 0 || y >= h as isize {
-                            continue;
-                        }
-                        for ox in 0..ow {
-                            let x = (ox * s + kj) as isize - p as isize;
-                            if x < 0 || x >= w as isize {
-                                continue;
-                            }
-                            f(
-                                row * l + oy * ow + ox,
-                                (ci * h + y as usize) * w + x as usize,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl candle_core::CustomOp1 for Im2Col {
-    fn name(&self) -> &'static str {
-        "im2col"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (n, c, h, w) = layout.shape().dims4()?;
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("im2col needs a contiguous input".into()))?;
-        let src = &storage.as_slice::<f32>()?[start..end];
-        let (rows, l) = (c * self.k * self.k, self.out_size(h) * self.out_size(w));
-        let mut out = vec![0f32; n * rows * l];
-        for b in 0..n {
-            let (inp, dst) = (
-                &src[b * c * h * w..],
-                &mut out[b * rows * l..(b + 1) * rows * l],
-            );
-            self.each(c, h, w, |o, i| dst[o] = inp[i]);
-        }
-        Ok((candle_core::CpuStorage::F32(out), (n, rows, l).into()))
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let (_, c, h, w) = arg.dims4()?;
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im {
-            im: *self,
-            c,
-            h,
-            w,
-        })?))
-    }
-}
-
-/// The adjoint of [`Im2Col`]: patches summed back onto the picture.
-struct Col2Im {
-    im: Im2Col,
-    c: usize,
-    h: usize,
-    w: usize,
-}
-
-impl candle_core::CustomOp1 for Col2Im {
-    fn name(&self) -> &'static str {
-        "col2im"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (n, rows, l) = layout.shape().dims3()?;
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("col2im needs a contiguous input".into()))?;
-        let src = &storage.as_slice::<f32>()?[start..end];
-        let (c, h, w) = (self.c, self.h, self.w);
-        let mut out = vec![0f32; n * c * h * w];
-        for b in 0..n {
-            let (cols, dst) = (
-                &src[b * rows * l..],
-                &mut out[b * c * h * w..(b + 1) * c * h * w],
-            );
-            self.im.each(c, h, w, |o, i| dst[i] += cols[o]);
-        }
-        Ok((candle_core::CpuStorage::F32(out), (n, c, h, w).into()))
-    }
-}
-
-/// A 2-D convolution. On the CPU it is im2col + matrix product, whose backward pass is
-/// matrix products and a scatter-add: candle 0.11's own CPU `conv2d` takes its input gradient
-/// through a direct-loop `conv_transpose2d`, several times slower for these layers. On other
-/// devices it is candle's `conv2d`. Same weights (shape, names, initialisation) as
+/// A 2-D convolution with its bias and activation ([`crate::nn::conv2d`]: one fused op on
+/// the CPU, candle's `conv2d` elsewhere). Same weights (shape, names, initialisation) as
 /// `candle_nn::conv2d`.
 pub struct Conv {
     weight: Tensor,
     bias: Tensor,
-    im: Im2Col,
+    spec: ConvSpec,
 }
 
 impl Conv {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         i: usize,
         o: usize,
         k: usize,
         stride: usize,
         pad: usize,
+        activation: Activation,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
         let weight = vb.get_with_hints(
@@ -212,57 +74,35 @@ impl Conv {
                 up: bound,
             },
         )?;
-        Ok(Conv {
-            weight,
-            bias,
-            im: Im2Col { k, stride, pad },
-        })
-    }
-
-    /// The same convolution through candle's `conv2d`.
-    pub fn forward_candle(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let o = self.weight.dim(0)?;
-        x.conv2d(&self.weight, self.im.pad, self.im.stride, 1, 1)?
-            .broadcast_add(&self.bias.reshape((1, o, 1, 1))?)
+        let spec = ConvSpec {
+            kernel: k,
+            stride,
+            pad,
+            activation,
+            shuffle: false,
+        };
+        Ok(Conv { weight, bias, spec })
     }
 }
 
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
-            return self.forward_candle(x);
-        }
-        let (n, c, h, w) = x.dims4()?;
-        let o = self.weight.dim(0)?;
-        let (oh, ow) = (self.im.out_size(h), self.im.out_size(w));
-        let cols = x.contiguous()?.apply_op1(self.im)?;
-        let wm = self.weight.reshape((o, c * self.im.k * self.im.k))?;
-        let y = crate::nn::weights_times_columns(&wm, &cols)?;
-        y.reshape((n, o, oh, ow))?
-            .broadcast_add(&self.bias.reshape((1, o, 1, 1))?)
+        conv2d(x, &self.weight, &self.bias, self.spec)
     }
 }
 
-fn conv(
-    i: usize,
-    o: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    vb: VarBuilder,
-) -> candle_core::Result<Conv> {
-    Conv::new(i, o, k, stride, pad, vb)
-}
-
-/// A 3x3 convolution to four times the channels, then a pixel shuffle: twice the size.
+/// A 3x3 convolution to four times the channels, then a pixel shuffle: twice the size
+/// (the convolution writes its output pixel-shuffled).
 struct Upscale(Conv);
 
 impl Upscale {
     fn new(i: usize, o: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        Ok(Upscale(conv(i, o * 4, 3, 1, 1, vb)?))
+        let mut conv = Conv::new(i, o * 4, 3, 1, 1, LEAKY, vb)?;
+        conv.spec.shuffle = true;
+        Ok(Upscale(conv))
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        pixel_shuffle(&leaky(&self.0.forward(x)?)?)
+        self.0.forward(x)
     }
 }
 
@@ -280,7 +120,7 @@ impl Encoder {
         let mut c = 3;
         for i in 0..cfg.downs() {
             let o = cfg.width << i;
-            convs.push(conv(c, o, 5, 2, 2, vb.pp(format!("conv{i}")))?);
+            convs.push(Conv::new(c, o, 5, 2, 2, LEAKY, vb.pp(format!("conv{i}")))?);
             c = o;
         }
         let top = cfg.top();
@@ -297,7 +137,7 @@ impl Encoder {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut x = ((x * 2.0)? - 1.0)?;
         for c in &self.convs {
-            x = leaky(&c.forward(&x)?)?;
+            x = c.forward(&x)?;
         }
         let n = x.dim(0)?;
         let z = self.dense1.forward(&x.flatten_from(1)?)?;
@@ -324,8 +164,8 @@ impl Decoder {
         }
         Ok(Decoder {
             ups,
-            rgb: conv(c, 3, 5, 1, 2, vb.pp("rgb"))?,
-            mask: conv(c, 1, 5, 1, 2, vb.pp("mask"))?,
+            rgb: Conv::new(c, 3, 5, 1, 2, Activation::Sigmoid, vb.pp("rgb"))?,
+            mask: Conv::new(c, 1, 5, 1, 2, Activation::Sigmoid, vb.pp("mask"))?,
         })
     }
 
@@ -335,10 +175,7 @@ impl Decoder {
         for u in &self.ups {
             x = u.forward(&x)?;
         }
-        Ok((
-            sigmoid(&self.rgb.forward(&x)?)?,
-            sigmoid(&self.mask.forward(&x)?)?,
-        ))
+        Ok((self.rgb.forward(&x)?, self.mask.forward(&x)?))
     }
 }
 
@@ -403,12 +240,12 @@ impl PatchGan {
         let mut c = 3;
         for i in 0..3 {
             let o = cfg.width << i;
-            convs.push(conv(c, o, 4, 2, 1, vb.pp(format!("conv{i}")))?);
+            convs.push(Conv::new(c, o, 4, 2, 1, LEAKY, vb.pp(format!("conv{i}")))?);
             c = o;
         }
         Ok(PatchGan {
             convs,
-            out: conv(c, 1, 3, 1, 1, vb.pp("out"))?,
+            out: Conv::new(c, 1, 3, 1, 1, Activation::Identity, vb.pp("out"))?,
         })
     }
 
@@ -416,7 +253,7 @@ impl PatchGan {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut x = ((x * 2.0)? - 1.0)?;
         for c in &self.convs {
-            x = leaky(&c.forward(&x)?)?;
+            x = c.forward(&x)?;
         }
         self.out.forward(&x)
     }
@@ -462,65 +299,6 @@ mod tests {
             assert_eq!(mask.dims(), &[2, 1, r, r]);
             let d = Discriminators::new(&cfg(r), &Device::Cpu).unwrap();
             assert_eq!(d.nets[0].forward(&x).unwrap().dims(), &[2, 1, r / 8, r / 8]);
-        }
-    }
-
-    #[test]
-    fn pixel_shuffle_places_channels_as_pytorch_does() {
-        // PyTorch: out[n, c, 2h + i, 2w + j] = in[n, 4c + 2i + j, h, w].
-        let x = Tensor::arange(0f32, 16.0, &Device::Cpu)
-            .unwrap()
-            .reshape((1, 4, 2, 2))
-            .unwrap();
-        let y = pixel_shuffle(&x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert_eq!(
-            y,
-            vec![0., 4., 1., 5., 8., 12., 9., 13., 2., 6., 3., 7., 10., 14., 11., 15.]
-        );
-    }
-
-    #[test]
-    fn im2col_convolution_equals_candles_conv2d_forward_and_backward() {
-        let dev = Device::Cpu;
-        for (k, stride, pad, h) in [
-            (5, 2, 2, 16),
-            (4, 2, 1, 16),
-            (3, 1, 1, 8),
-            (5, 1, 2, 6),
-            (3, 2, 1, 9),
-        ] {
-            let varmap = VarMap::new();
-            let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &dev);
-            let c = Conv::new(3, 5, k, stride, pad, vb).unwrap();
-            let x = candle_core::Var::from_tensor(
-                &Tensor::randn(0f32, 1.0, (2, 3, h, h), &dev).unwrap(),
-            )
-            .unwrap();
-            let ours = c.forward(x.as_tensor()).unwrap();
-            let theirs = c.forward_candle(x.as_tensor()).unwrap();
-            assert_eq!(ours.dims(), theirs.dims());
-            let diff = |a: &Tensor, b: &Tensor| {
-                (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-            };
-            assert!(diff(&ours, &theirs) < 1e-4, "k{k} s{stride} p{pad}");
-            let g1 = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            for t in [&c.weight, &c.bias, x.as_tensor()] {
-                let d = diff(g1.get(t).unwrap(), g2.get(t).unwrap());
-                assert!(d < 1e-3, "gradient k{k} s{stride} p{pad}: {d}");
-            }
         }
     }
 

@@ -10,6 +10,7 @@ use candle_nn::VarMap;
 
 mod adamw;
 pub mod attention;
+mod conv;
 pub mod fused;
 mod gemm;
 mod layer_norm;
@@ -17,8 +18,9 @@ mod linear;
 mod parallel;
 
 pub use adamw::AdamW;
+pub use conv::{conv2d, Activation, ConvSpec};
 pub use layer_norm::{layer_norm, LayerNorm};
-pub use linear::{linear, weights_times_columns, Linear};
+pub use linear::{linear, Linear};
 pub use parallel::{on_cores, sharded_gradients};
 
 /// Linear warm-up to `max_lr`, then cosine decay to `min_lr` at `total` steps.
