@@ -112,6 +112,9 @@ fn pixel_shuffle(x: &Tensor) -> Result<Tensor> {
         .reshape((n, c4 / 4, 2 * h, 2 * w))
 }
 
+/// Up to this many output channels, the weight gradient is dot products of rows.
+const DOT_CHANNELS: usize = 8;
+
 /// Columns per matrix product (in floats): enough batch items to make a product worth its
 /// packing, few enough that the columns stay in cache.
 const COLUMN_BUDGET: usize = 1 << 19;
@@ -418,6 +421,19 @@ impl Kernel<2> for ParameterGrad {
             let cl = items * l;
             with_scratch(k * cl, 0, |cols, _| {
                 simd(|| g.im2col(x, first, items, cols));
+                if g.o <= DOT_CHANNELS {
+                    // dW[oc, r] += gp[oc, slice] . cols[r]: both rows contiguous. (The
+                    // product's packing costs more than the work for a few channels.)
+                    simd(|| {
+                        for (oc, dw) in dw.chunks_exact_mut(k).enumerate() {
+                            let grad = &gp[oc * nl + first * l..][..cl];
+                            for (d, col) in dw.iter_mut().zip(cols.chunks_exact(cl)) {
+                                *d += super::fused::dot(grad, col);
+                            }
+                        }
+                    });
+                    return;
+                }
                 // dW += gp[:, slice] cols^T
                 gemm(
                     (g.o, k, cl),
@@ -524,7 +540,9 @@ mod tests {
         check(spec(4, 2, 1, leaky), (3, 4, 9, 11), 6)?;
         check(spec(3, 1, 1, Activation::Identity), (2, 3, 8, 8), 4)?;
         check(spec(5, 1, 2, Activation::Sigmoid), (2, 2, 6, 7), 3)?;
-        check(spec(3, 2, 0, leaky), (1, 2, 9, 9), 2)
+        check(spec(3, 2, 0, leaky), (1, 2, 9, 9), 2)?;
+        // More channels than the weight gradient's dot-product path takes.
+        check(spec(3, 1, 1, leaky), (2, 5, 6, 6), DOT_CHANNELS + 4)
     }
 
     #[test]
