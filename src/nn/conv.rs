@@ -23,34 +23,34 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// `out[i * step] = activation(v[i] + bias)` along a row. The activation is matched
+    /// once a row, so each loop below compiles to straight vector code.
     #[inline(always)]
-    fn apply(self, v: f32) -> f32 {
+    fn write_row(self, v: &[f32], bias: f32, out: &mut [f32], step: usize) {
         match self {
-            Activation::Identity => v,
-            Activation::Leaky(s) => {
-                if v > 0.0 {
-                    v
+            Activation::Identity => scatter(v, out, step, |x| x + bias),
+            Activation::Leaky(s) => scatter(v, out, step, |x| {
+                let x = x + bias;
+                if x > 0.0 {
+                    x
                 } else {
-                    v * s
+                    x * s
                 }
-            }
-            Activation::Sigmoid => 1.0 / (1.0 + exp(-v)),
+            }),
+            Activation::Sigmoid => scatter(v, out, step, |x| 1.0 / (1.0 + exp(-(x + bias)))),
         }
     }
 
-    /// The derivative, from the output.
+    /// `gp[i] = grad[i * step] * activation'` along a row, the derivative read off the
+    /// output `y[i * step]`.
     #[inline(always)]
-    fn slope(self, y: f32) -> f32 {
+    fn grad_row(self, grad: &[f32], y: &[f32], gp: &mut [f32], step: usize) {
         match self {
-            Activation::Identity => 1.0,
+            Activation::Identity => gather(grad, y, gp, step, |g, _| g),
             Activation::Leaky(s) => {
-                if y > 0.0 {
-                    1.0
-                } else {
-                    s
-                }
+                gather(grad, y, gp, step, |g, y| if y > 0.0 { g } else { g * s })
             }
-            Activation::Sigmoid => y * (1.0 - y),
+            Activation::Sigmoid => gather(grad, y, gp, step, |g, y| g * y * (1.0 - y)),
         }
     }
 
@@ -60,6 +60,34 @@ impl Activation {
             Activation::Identity => Ok(x.clone()),
             Activation::Leaky(s) => x.maximum(&(x * s as f64)?),
             Activation::Sigmoid => (x.neg()?.exp()? + 1.0)?.recip(),
+        }
+    }
+}
+
+/// `out[i * step] = f(v[i])`.
+#[inline(always)]
+fn scatter(v: &[f32], out: &mut [f32], step: usize, f: impl Fn(f32) -> f32) {
+    if step == 1 {
+        out.iter_mut().zip(v).for_each(|(o, &x)| *o = f(x));
+    } else {
+        out.iter_mut()
+            .step_by(step)
+            .zip(v)
+            .for_each(|(o, &x)| *o = f(x));
+    }
+}
+
+/// `out[i] = f(a[i * step], b[i * step])`.
+#[inline(always)]
+fn gather(a: &[f32], b: &[f32], out: &mut [f32], step: usize, f: impl Fn(f32, f32) -> f32) {
+    if step == 1 {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    } else {
+        let pairs = a.iter().step_by(step).zip(b.iter().step_by(step));
+        for (o, (&x, &y)) in out.iter_mut().zip(pairs) {
+            *o = f(x, y);
         }
     }
 }
@@ -254,6 +282,12 @@ impl Geometry {
             let from = src + lo * s + kj - p;
             if s == 1 {
                 dst[lo..hi].copy_from_slice(&x[from..from + hi - lo]);
+            } else if s == 2 {
+                // A constant stride: the compiler turns it into vector loads and shuffles.
+                let src = &x[from..from + 2 * (hi - lo) - 1];
+                for (i, d) in dst[lo..hi].iter_mut().enumerate() {
+                    *d = src[2 * i];
+                }
             } else {
                 for (d, v) in dst[lo..hi].iter_mut().zip(x[from..].iter().step_by(s)) {
                     *d = *v;
@@ -298,23 +332,37 @@ impl Geometry {
         }
     }
 
-    /// Calls `f(product index, output index, channel)` for every output element of items
-    /// `first..first + items`, the product laid out `(o, items * positions)`.
+    /// Calls `f(product index, output index, channel)` for every output row of items
+    /// `first..first + items` (the product laid out `(o, items * positions)`): a row is
+    /// `ow` product values, and `ow` output values [`Geometry::step`] apart.
     #[inline(always)]
-    fn each_output(&self, first: usize, items: usize, mut f: impl FnMut(usize, usize, usize)) {
+    fn each_output_row(&self, first: usize, items: usize, mut f: impl FnMut(usize, usize, usize)) {
         let (l, ow) = (self.positions(), self.ow);
-        let step = if self.spec.shuffle { 2 } else { 1 };
         for oc in 0..self.o {
             for it in 0..items {
                 for oy in 0..self.oh {
-                    let p = oc * items * l + it * l + oy * ow;
-                    let at = self.output_row(first + it, oc, oy);
-                    for ox in 0..ow {
-                        f(p + ox, at + ox * step, oc);
-                    }
+                    f(
+                        oc * items * l + it * l + oy * ow,
+                        self.output_row(first + it, oc, oy),
+                        oc,
+                    );
                 }
             }
         }
+    }
+
+    /// The distance between neighbours of an output row: 2 when pixel-shuffled.
+    fn step(&self) -> usize {
+        if self.spec.shuffle {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Output values a row spans.
+    fn row_span(&self) -> usize {
+        (self.ow - 1) * self.step() + 1
     }
 }
 
@@ -354,9 +402,10 @@ impl Kernel<3> for ConvLayer {
                     View::rows(0, cl),
                     1.0,
                 );
+                let (ow, step, span) = (g.ow, g.step(), g.row_span());
                 simd(|| {
-                    g.each_output(first, items, |p, at, oc| {
-                        out[at] = act.apply(prod[p] + b[oc])
+                    g.each_output_row(first, items, |p, at, oc| {
+                        act.write_row(&prod[p..p + ow], b[oc], &mut out[at..at + span], step)
                     })
                 });
             });
@@ -400,7 +449,13 @@ impl Kernel<2> for PreActivationGrad {
         let (grad, y) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let act = g.spec.activation;
         let mut gp = vec![0f32; g.n * g.o * g.positions()];
-        simd(|| g.each_output(0, g.n, |p, at, _| gp[p] = grad[at] * act.slope(y[at])));
+        let (ow, step, span) = (g.ow, g.step(), g.row_span());
+        simd(|| {
+            g.each_output_row(0, g.n, |p, at, _| {
+                let (grad, y) = (&grad[at..at + span], &y[at..at + span]);
+                act.grad_row(grad, y, &mut gp[p..p + ow], step)
+            })
+        });
         Ok((CpuStorage::F32(gp), Shape::from((g.o, g.n * g.positions()))))
     }
 }
