@@ -67,12 +67,26 @@ impl AdamW {
 
     /// Updates the parameters from gradients computed elsewhere (e.g. [`super::sharded_gradients`]).
     pub fn apply(&mut self, grads: &GradStore, lr: f64, max_norm: f64) -> Result<f32> {
-        let mut sq = 0f32;
-        for (_, var) in &self.params {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                sq += square_sum(g)?;
+        let on_cpu_all = self.params.iter().all(|(_, v)| on_cpu(v));
+        // On the CPU the parameters are shared out over the cores, in groups of about equal
+        // size: the update is a few passes over memory per parameter, and a big model's
+        // would otherwise leave the other cores idle between batches.
+        let groups = if on_cpu_all {
+            balanced_groups(&self.params, super::parallel::cores())
+        } else {
+            vec![(0..self.params.len()).collect()]
+        };
+        let sq: f32 = super::on_cores(groups.len(), |gi| {
+            let mut sq = 0f32;
+            for &i in &groups[gi] {
+                if let Some(g) = grads.get(self.params[i].1.as_tensor()) {
+                    sq += square_sum(g)?;
+                }
             }
-        }
+            Ok(sq)
+        })?
+        .into_iter()
+        .sum();
         let norm = sq.sqrt();
         if !norm.is_finite() {
             bail!("training diverged: the gradient is not finite (try a lower learning rate)");
@@ -87,43 +101,22 @@ impl AdamW {
         let (b1, b2) = (self.beta1, self.beta2);
         let c1 = 1.0 - b1.powi(t);
         let c2 = 1.0 - b2.powi(t);
+        if on_cpu_all {
+            let this = &*self;
+            super::on_cores(groups.len(), |gi| {
+                for &i in &groups[gi] {
+                    if let Some(g) = grads.get(this.params[i].1.as_tensor()) {
+                        this.update_in_place(i, g, clip, lr, (c1, c2))?;
+                    }
+                }
+                Ok(())
+            })?;
+            return Ok(norm);
+        }
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            if on_cpu(g) && on_cpu(var) {
-                // In place, one pass per tensor, nothing allocated.
-                self.m[i].inplace_op2(
-                    g,
-                    &Moment {
-                        beta: b1,
-                        scale: clip,
-                        square: false,
-                    },
-                )?;
-                self.v[i].inplace_op2(
-                    g,
-                    &Moment {
-                        beta: b2,
-                        scale: clip,
-                        square: true,
-                    },
-                )?;
-                let decay = if var.rank() >= 2 {
-                    lr * self.weight_decay
-                } else {
-                    0.0
-                };
-                let step = Step {
-                    lr,
-                    c1,
-                    c2,
-                    eps: self.eps,
-                    decay,
-                };
-                var.as_tensor().inplace_op3(&self.m[i], &self.v[i], &step)?;
-                continue;
-            }
             let g = (g * clip)?;
             let m = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?;
             let v = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
@@ -137,6 +130,45 @@ impl AdamW {
             self.v[i] = v;
         }
         Ok(norm)
+    }
+
+    /// Parameter `i`'s step on the CPU, in place: one pass per tensor, nothing allocated.
+    fn update_in_place(
+        &self,
+        i: usize,
+        g: &Tensor,
+        clip: f64,
+        lr: f64,
+        (c1, c2): (f64, f64),
+    ) -> Result<()> {
+        let var = &self.params[i].1;
+        for (moment, beta, square) in [
+            (&self.m[i], self.beta1, false),
+            (&self.v[i], self.beta2, true),
+        ] {
+            moment.inplace_op2(
+                g,
+                &Moment {
+                    beta,
+                    scale: clip,
+                    square,
+                },
+            )?;
+        }
+        let decay = if var.rank() >= 2 {
+            lr * self.weight_decay
+        } else {
+            0.0
+        };
+        let step = Step {
+            lr,
+            c1,
+            c2,
+            eps: self.eps,
+            decay,
+        };
+        var.as_tensor().inplace_op3(&self.m[i], &self.v[i], &step)?;
+        Ok(())
     }
 
     /// The moments and step, as named tensors for a checkpoint.
@@ -173,6 +205,24 @@ impl AdamW {
 }
 
 /// Sum of squares of a gradient's values.
+/// Parameter indices in `n` groups of about equal total size (largest first, each to the
+/// lightest group so far).
+fn balanced_groups(params: &[(String, Var)], n: usize) -> Vec<Vec<usize>> {
+    let n = n.clamp(1, params.len().max(1));
+    let mut order: Vec<usize> = (0..params.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(params[i].1.elem_count()));
+    let mut groups = vec![(0usize, Vec::new()); n];
+    for i in order {
+        let lightest = groups
+            .iter_mut()
+            .min_by_key(|(size, _)| *size)
+            .expect("at least one group");
+        lightest.0 += params[i].1.elem_count();
+        lightest.1.push(i);
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
 fn square_sum(g: &Tensor) -> candle_core::Result<f32> {
     if !on_cpu(g) || !g.is_contiguous() {
         return g.sqr()?.sum_all()?.to_scalar::<f32>();

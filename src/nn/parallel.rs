@@ -32,6 +32,11 @@ fn pools() -> &'static [rayon::ThreadPool] {
     })
 }
 
+/// The cores that shards and [`on_cores`] spread work over.
+pub fn cores() -> usize {
+    pools().len().max(1)
+}
+
 /// The mean losses over `batch` rows and the gradients of each. `losses(start, len)` gives the
 /// mean losses of rows `start..start + len` (several when they train different parameters,
 /// like a generator's and a discriminator's); on the CPU it runs once per shard, each on its
