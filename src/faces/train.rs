@@ -278,13 +278,27 @@ impl Trainer {
         rng: &mut ChaCha8Rng,
     ) -> Result<(Vec<f32>, f32, f32)> {
         let dev = self.model.device.clone();
-        // The warped pairs are drawn here, in order, so that a seed gives the same data however
-        // many shards the step is split into.
+        // Which face each sample warps, and its warp's seed, are drawn here in order, so that
+        // a seed gives the same data however many cores warp them and shards train on them.
+        let mut draws = Vec::with_capacity(sets.len() * opts.batch);
+        for (si, set) in sets.iter().enumerate() {
+            for _ in 0..opts.batch {
+                draws.push((
+                    si,
+                    rng.random_range(0..set.faces.len()),
+                    rng.random::<u64>(),
+                ));
+            }
+        }
+        let warped = crate::nn::on_cores(draws.len(), |j| {
+            let (si, fi, seed) = draws[j];
+            Ok(random_warp(
+                &sets[si].faces[fi],
+                &mut ChaCha8Rng::seed_from_u64(seed),
+            ))
+        })?;
         let mut batches = Vec::with_capacity(sets.len());
-        for set in sets {
-            let pairs: Vec<(Planar, Planar, Planar)> = (0..opts.batch)
-                .map(|_| random_warp(&set.faces[rng.random_range(0..set.faces.len())], rng))
-                .collect();
+        for pairs in warped.chunks(opts.batch.max(1)) {
             batches.push((
                 to_tensor(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), &dev)?,
                 to_tensor(&pairs.iter().map(|p| &p.1).collect::<Vec<_>>(), &dev)?,

@@ -67,17 +67,44 @@ pub fn sharded_gradients<const N: usize>(
     } else {
         on_cores(shards, run)?
     };
-    let mut merged: Vec<(f32, GradStore)> = Vec::with_capacity(N);
+    // Loss k's gradients from every shard, summed parameter by parameter over the cores.
+    let mut by_loss: Vec<Vec<(f32, GradStore)>> = (0..N).map(|_| Vec::new()).collect();
     for shard in results {
-        for (k, (l, g)) in shard.into_iter().enumerate() {
-            match merged.get_mut(k) {
-                Some((total, all)) => {
-                    *total += l;
-                    all.extend(g)?;
+        if shard.len() != N {
+            anyhow::bail!("a shard returned the wrong number of losses");
+        }
+        for (k, lg) in shard.into_iter().enumerate() {
+            by_loss[k].push(lg);
+        }
+    }
+    let mut merged: Vec<(f32, GradStore)> = Vec::with_capacity(N);
+    for shards in by_loss {
+        let total: f32 = shards.iter().map(|(l, _)| l).sum();
+        let mut stores: Vec<GradStore> = shards.into_iter().map(|(_, g)| g).collect();
+        let mut base = stores.remove(0);
+        if !stores.is_empty() {
+            let mut ids: Vec<_> = base.get_ids().copied().collect();
+            for s in &stores {
+                for id in s.get_ids() {
+                    if !ids.contains(id) {
+                        ids.push(*id);
+                    }
                 }
-                None => merged.push((l, g)),
+            }
+            let sums = on_cores(ids.len(), |i| {
+                let mut parts = std::iter::once(&base)
+                    .chain(&stores)
+                    .filter_map(|s| s.get_id(ids[i]));
+                let first = parts.next().expect("the id came from a store").clone();
+                parts
+                    .try_fold(first, |acc, g| acc.add(g))
+                    .map_err(anyhow::Error::from)
+            })?;
+            for (id, sum) in ids.into_iter().zip(sums) {
+                base.insert_id(id, sum);
             }
         }
+        merged.push((total, base));
     }
     merged
         .try_into()
