@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use benjamin::archive::scan::{scan, scan_exact};
+use benjamin::archive::scan::{scan, scan_exact, scan_in_chunks};
 use benjamin::archive::{
     AddOptions, Archive, DetectorConfig, Method, SentenceEmbedder, ShotDetector,
 };
@@ -126,6 +126,21 @@ fn skipping_b_frames_finds_the_same_boundaries_as_decoding_every_frame() {
         let d = ShotDetector::new(DetectorConfig::default());
         let cuts = d.cut_frames(&sparse.frames);
         assert_eq!(cuts, d.cut_frames(&exact.frames), "{preset}");
+        // Cut into chunks scanned side by side, the scan has the same frames and cuts.
+        for chunks in [1, 2, 5] {
+            let chunked =
+                scan_in_chunks(&path, &DetectorConfig::default(), Some(chunks), |_| Ok(()))
+                    .unwrap();
+            let times = |s: &benjamin::archive::scan::Scan| -> Vec<f64> {
+                s.frames.iter().map(|f| f.time).collect()
+            };
+            assert_eq!(times(&chunked), times(&exact), "{preset}, {chunks} chunks");
+            assert_eq!(
+                d.cut_frames(&chunked.frames),
+                cuts,
+                "{preset}, {chunks} chunks"
+            );
+        }
         assert_eq!(cuts.len(), 5, "{preset}: {cuts:?}");
         for (k, (&found, &truth)) in cuts.iter().zip(&starts[1..]).enumerate() {
             // Hard cuts and the end of a fade are exact; a dissolve's middle is a guess.

@@ -3,7 +3,8 @@
 //!
 //! Decoding is most of the cost, so the scan first tries [`super::sparse`]: it leaves out
 //! the pictures nothing else is predicted from (most B-frames) and goes back for them only
-//! where the detector could place a boundary. Sources it cannot serve are decoded in full.
+//! where the detector could place a boundary, in chunks scanned side by side on the cores
+//! ([`super::chunks`]). Sources it cannot serve are decoded in full.
 
 use std::path::Path;
 
@@ -137,9 +138,20 @@ pub(super) fn open(path: &Path) -> Result<(format::context::Input, StreamInfo, d
 pub fn scan(
     path: &Path,
     config: &DetectorConfig,
+    on_frame: impl FnMut(usize) -> Result<()>,
+) -> Result<Scan> {
+    scan_in_chunks(path, config, None, on_frame)
+}
+
+/// [`scan`], with the source cut into `chunks` pieces scanned side by side (`None`: as many
+/// as suit its length and the machine's cores).
+pub fn scan_in_chunks(
+    path: &Path,
+    config: &DetectorConfig,
+    chunks: Option<usize>,
     mut on_frame: impl FnMut(usize) -> Result<()>,
 ) -> Result<Scan> {
-    match super::sparse::scan(path, config, &mut on_frame)? {
+    match super::chunks::scan(path, config, chunks, &mut on_frame)? {
         Some(scan) => Ok(scan),
         None => scan_exact(path, on_frame),
     }

@@ -15,8 +15,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::detect::DetectorConfig;
-use super::measure::{Emitter, Shrinker, Small};
-use super::scan::{self, Scan, StreamInfo, MAX_KEPT};
+use super::measure::{Shrinker, Small};
+use super::scan::{self, StreamInfo};
 use crate::media::ffmpeg::{decoder, ffi::AVDiscard, frame, Packet};
 
 /// Packets from one keyframe to the next beyond this are not held: the exact scan serves.
@@ -69,7 +69,6 @@ struct Sparse<'a> {
     /// main decoder's pictures differ (some encoders predict P-frames from B-frames).
     main_skip: AVDiscard,
     shrinker: Shrinker,
-    emitter: Emitter,
     refine_above: f32,
     /// How far a step must stand out from the steps around it to be looked at closer.
     refine_ratio: f32,
@@ -85,15 +84,41 @@ struct Sparse<'a> {
     decoded: frame::Video,
     /// Neighbours either side that the adaptive detector compares a frame with.
     window: usize,
-    on_frame: &'a mut dyn FnMut(usize) -> Result<()>,
+    /// Takes every frame in display order: its time, and its picture when decoded.
+    sink: &'a mut dyn FnMut(f64, Option<Small>) -> Result<()>,
 }
 
-/// Scans `path` sparsely; `None` when the source needs the exact scan.
-pub(super) fn scan(
+/// Why the sparse scan cannot serve a source, as an error: [`is_unsuitable`] tells it apart.
+pub(super) fn is_unsuitable(e: &anyhow::Error) -> bool {
+    e.is::<Unsuitable>()
+}
+
+/// An error that sends the source to the exact scan.
+pub(super) fn unsuitable(why: &'static str) -> anyhow::Error {
+    Unsuitable(why).into()
+}
+
+/// A stretch of a source between two keyframes (timestamps of its video stream): from
+/// `start` (the beginning when `None`, else reached by seeking to `seek`, in
+/// `AV_TIME_BASE` units) up to the keyframe `end` (the end when `None`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Chunk {
+    pub seek: i64,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+/// Packets read past a seek before its keyframe must have come.
+const MAX_SEEK_SLACK: usize = 4096;
+
+/// Scans one chunk of `path` sparsely, giving `sink` every frame in display order; fails
+/// with an [`Unsuitable`] error when the source needs the exact scan.
+pub(super) fn scan_chunk(
     path: &Path,
     config: &DetectorConfig,
-    on_frame: &mut dyn FnMut(usize) -> Result<()>,
-) -> Result<Option<Scan>> {
+    chunk: Chunk,
+    sink: &mut dyn FnMut(f64, Option<Small>) -> Result<()>,
+) -> Result<()> {
     let (mut input, info, mut main) = scan::open(path)?;
     let params = input
         .stream(info.index)
@@ -102,7 +127,7 @@ pub(super) fn scan(
     let refiner = crate::media::source::video_decoder(params, path, true)?;
     set_skip(&mut main, AVDiscard::AVDISCARD_BIDIR);
     let shrinker = Shrinker::new(info.width, info.height);
-    let emitter = Emitter::new(info.expected, MAX_KEPT, &shrinker);
+    let index = info.index;
     let mut s = Sparse {
         path,
         main,
@@ -116,7 +141,6 @@ pub(super) fn scan(
         last_picture: None,
         main_skip: AVDiscard::AVDISCARD_BIDIR,
         shrinker,
-        emitter,
         refine_above: config.refine_above(),
         refine_ratio: config.refine_ratio(),
         recent: VecDeque::new(),
@@ -127,32 +151,40 @@ pub(super) fn scan(
         last_measured_pts: None,
         decoded: frame::Video::empty(),
         window: config.window.max(1),
-        on_frame,
+        sink,
         info,
     };
-    let index = s.info.index;
-    let run = (|| -> Result<()> {
-        for (stream, packet) in input.packets() {
-            if stream.index() == index {
-                s.read(packet)?;
+    let mut started = chunk.start.is_none();
+    if !started {
+        input
+            .seek(chunk.seek, ..chunk.seek)
+            .map_err(|_| unsuitable("the source cannot seek"))?;
+    }
+    let mut slack = 0;
+    for (stream, packet) in input.packets() {
+        if stream.index() != index {
+            continue;
+        }
+        let key = packet.is_key();
+        if !started {
+            started = key && packet.pts() == chunk.start;
+            slack += 1;
+            if !started {
+                if slack > MAX_SEEK_SLACK {
+                    return Err(unsuitable("a seek did not reach its keyframe"));
+                }
+                continue;
             }
         }
-        s.finish_input()
-    })();
-    match run {
-        Err(e) if e.is::<Unsuitable>() => Ok(None),
-        Err(e) => Err(e),
-        Ok(()) => {
-            let (frames, pictures) = s.emitter.finish(path)?;
-            Ok(Some(Scan {
-                frames,
-                pictures,
-                frame_rate: s.info.frame_rate,
-                width: s.info.width,
-                height: s.info.height,
-            }))
+        if key && chunk.end.is_some() && packet.pts() == chunk.end {
+            break;
         }
+        s.read(packet)?;
     }
+    if !started {
+        return Err(unsuitable("a seek did not reach its keyframe"));
+    }
+    s.finish_input()
 }
 
 impl Sparse<'_> {
@@ -293,11 +325,7 @@ impl Sparse<'_> {
             let w = self.waiting.pop_front().expect("looked at above");
             for (pts, pic) in w.order.iter().zip(w.pics) {
                 let time = (pts - self.info.start) as f64 * self.info.time_base;
-                match pic {
-                    Some(p) => self.emitter.measured(time, p),
-                    None => self.emitter.skipped(time),
-                }
-                (self.on_frame)(self.emitter.len())?;
+                (self.sink)(time, pic)?;
             }
         }
         Ok(())
