@@ -49,7 +49,7 @@ pub(super) fn scan(
         on_frame(emitter.len())
     };
     let run = if pieces.len() <= 1 {
-        sparse::scan_chunk(path, config, Chunk::default(), &mut feed)
+        sparse::scan_chunk(path, config, (Chunk::default(), 0), &mut feed)
     } else {
         side_by_side(path, config, &pieces, cores, &mut feed)
     };
@@ -71,7 +71,7 @@ pub(super) fn scan(
 /// Cuts the source at keyframes near evenly spaced times: seeking to each time lands on
 /// the keyframe at or before it. Keyframes found twice (a long group) are used once.
 fn plan(path: &Path, chunks: Option<usize>, cores: usize) -> Result<(Vec<Chunk>, StreamInfo)> {
-    let (mut input, info, _) = scan::open(path)?;
+    let (mut input, info, _) = scan::open(path, 1)?;
     let seconds = info.expected as f64 / info.frame_rate;
     let n = match chunks {
         Some(n) => n.clamp(1, MAX_CHUNKS),
@@ -135,7 +135,8 @@ fn side_by_side(
                     .spawn_scoped(s, move || {
                         for &chunk in chunks.iter().skip(t).step_by(threads) {
                             let mut frames = Frames::new();
-                            let done = sparse::scan_chunk(path, config, chunk, &mut |t, p| {
+                            // One thread per decoder: the chunks keep the cores busy.
+                            let done = sparse::scan_chunk(path, config, (chunk, 1), &mut |t, p| {
                                 frames.push((t, p));
                                 Ok(())
                             })

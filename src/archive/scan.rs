@@ -84,8 +84,12 @@ pub(super) struct StreamInfo {
     pub expected: usize,
 }
 
-/// Opens `path` and a decoder (without the deblocking filter) for its best video stream.
-pub(super) fn open(path: &Path) -> Result<(format::context::Input, StreamInfo, decoder::Video)> {
+/// Opens `path` and a decoder (without the deblocking filter, on `threads` threads, 0 for
+/// as many as suit the cores) for its best video stream.
+pub(super) fn open(
+    path: &Path,
+    threads: usize,
+) -> Result<(format::context::Input, StreamInfo, decoder::Video)> {
     crate::media::init();
     let input =
         format::input(path).map_err(|e| anyhow!("FFmpeg cannot read {}: {e}", path.display()))?;
@@ -111,7 +115,7 @@ pub(super) fn open(path: &Path) -> Result<(format::context::Input, StreamInfo, d
     } else {
         input.duration().max(0) as f64 / ffmpeg::ffi::AV_TIME_BASE as f64
     };
-    let decoder = crate::media::source::video_decoder(stream.parameters(), path, true)?;
+    let decoder = crate::media::source::video_decoder(stream.parameters(), path, true, threads)?;
     let (width, height) = (decoder.width(), decoder.height());
     if width == 0 || height == 0 {
         anyhow::bail!(
@@ -159,7 +163,7 @@ pub fn scan_in_chunks(
 
 /// Decodes and measures every frame of `path`.
 pub fn scan_exact(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Result<Scan> {
-    let (mut input, info, mut decoder) = open(path)?;
+    let (mut input, info, mut decoder) = open(path, 0)?;
     let mut shrinker = Shrinker::new(info.width, info.height);
     let mut emitter = Emitter::new(info.expected, MAX_KEPT, &shrinker);
     let mut decoded = frame::Video::empty();

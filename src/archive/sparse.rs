@@ -111,20 +111,21 @@ pub(super) struct Chunk {
 /// Packets read past a seek before its keyframe must have come.
 const MAX_SEEK_SLACK: usize = 4096;
 
-/// Scans one chunk of `path` sparsely, giving `sink` every frame in display order; fails
-/// with an [`Unsuitable`] error when the source needs the exact scan.
+/// Scans one chunk of `path` sparsely with decoders of `threads` threads, giving `sink`
+/// every frame in display order; fails with an [`Unsuitable`] error when the source needs
+/// the exact scan.
 pub(super) fn scan_chunk(
     path: &Path,
     config: &DetectorConfig,
-    chunk: Chunk,
+    (chunk, threads): (Chunk, usize),
     sink: &mut dyn FnMut(f64, Option<Small>) -> Result<()>,
 ) -> Result<()> {
-    let (mut input, info, mut main) = scan::open(path)?;
+    let (mut input, info, mut main) = scan::open(path, threads)?;
     let params = input
         .stream(info.index)
         .context("the video stream vanished")?
         .parameters();
-    let refiner = crate::media::source::video_decoder(params, path, true)?;
+    let refiner = crate::media::source::video_decoder(params, path, true, threads)?;
     set_skip(&mut main, AVDiscard::AVDISCARD_BIDIR);
     let shrinker = Shrinker::new(info.width, info.height);
     let index = info.index;

@@ -55,7 +55,7 @@ impl VideoSource {
         })?;
         let index = stream.index();
         let tb = stream.time_base();
-        let decoder = video_decoder(stream.parameters(), path, false)?;
+        let decoder = video_decoder(stream.parameters(), path, false, 0)?;
         let format_name = input.format().name().to_string();
         let still =
             format_name == "image2" || format_name.ends_with("_pipe") || stream.frames() == 1;
@@ -183,15 +183,21 @@ impl VideoSource {
     }
 }
 
-/// A threaded decoder for a video stream. `fast` skips the deblocking filter: it only
-/// smooths block edges, which nothing that measures pictures at low resolution can see,
-/// and it saves a good part of the decoding time.
-pub fn video_decoder(params: codec::Parameters, path: &Path, fast: bool) -> Result<decoder::Video> {
+/// A frame-threaded decoder for a video stream, on `threads` threads (0: as many as suit
+/// the cores; 1 where the caller runs several decoders side by side). `fast` skips the
+/// deblocking filter: it only smooths block edges, which nothing that measures pictures at
+/// low resolution can see, and it saves a good part of the decoding time.
+pub fn video_decoder(
+    params: codec::Parameters,
+    path: &Path,
+    fast: bool,
+    threads: usize,
+) -> Result<decoder::Video> {
     let mut ctx = codec::context::Context::from_parameters(params)
         .map_err(|e| anyhow!("cannot set up a decoder for {}: {e}", path.display()))?;
     ctx.set_threading(codec::threading::Config {
         kind: codec::threading::Type::Frame,
-        count: 0,
+        count: threads,
         ..Default::default()
     });
     if fast {
