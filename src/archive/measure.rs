@@ -25,19 +25,15 @@ pub(super) struct Small {
 impl Small {
     fn from_rgb(rgb: Vec<u8>) -> Small {
         let n = rgb.len() / 3;
-        let (mut h, mut s, mut v, mut y) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
+        let (mut h, mut s, mut v, mut y) = (vec![0u8; n], vec![0u8; n], vec![0u8; n], vec![0u8; n]);
         let t = tables();
-        for px in rgb.chunks_exact(3) {
+        let mut luma_sum = 0u32;
+        let out = h.iter_mut().zip(&mut s).zip(v.iter_mut().zip(&mut y));
+        for (px, ((h, s), (v, y))) in rgb.chunks_exact(3).zip(out) {
             let (r, g, b) = (px[0], px[1], px[2]);
             let max = r.max(g).max(b);
             let min = r.min(g).min(b);
             let delta = (max - min) as usize;
-            let row = delta * 256;
             let hue = if delta == 0 {
                 0
             } else if max == r {
@@ -48,19 +44,20 @@ impl Small {
             } else {
                 120 + t.hue[delta * 511 + (r as usize + 255 - g as usize)] as i32
             };
-            h.push(hue as u8);
-            s.push(t.sat[row + max as usize]);
-            v.push(max);
-            y.push(((77 * r as u32 + 150 * g as u32 + 29 * b as u32) >> 8) as u8);
+            let luma = ((77 * r as u32 + 150 * g as u32 + 29 * b as u32) >> 8) as u8;
+            *h = hue as u8;
+            *s = t.sat[delta * 256 + max as usize];
+            *v = max;
+            *y = luma;
+            luma_sum += luma as u32;
         }
-        let luma = y.iter().map(|&v| v as u32).sum::<u32>() as f32 / n.max(1) as f32;
         Small {
             h,
             s,
             v,
             y,
             rgb,
-            luma,
+            luma: luma_sum as f32 / n.max(1) as f32,
         }
     }
 
@@ -83,21 +80,24 @@ impl Small {
 
     fn stats(&self) -> (f32, f32, f32, [f32; 12]) {
         let n = self.y.len().max(1) as f64;
-        let mean = self.y.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = self
-            .y
-            .iter()
-            .map(|&v| (v as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        let sat = self.s.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let mut hue = [0f32; 12];
+        // Integer sums: exact, and one pass instead of a mean then a variance.
+        let (sum, squares) = self.y.iter().fold((0u64, 0u64), |(a, b), &v| {
+            (a + v as u64, b + (v as u64) * (v as u64))
+        });
+        let mean = sum as f64 / n;
+        let var = (squares as f64 / n - mean * mean).max(0.0);
+        let sat = self.s.iter().map(|&v| v as u64).sum::<u64>() as f64 / n;
+        let mut hue = [0u32; 12];
         for (h, s) in self.h.iter().zip(&self.s) {
-            hue[(*h as usize / 15).min(11)] += *s as f32;
+            hue[(*h as usize / 15).min(11)] += *s as u32;
         }
-        let total: f32 = hue.iter().sum::<f32>().max(1.0);
-        hue.iter_mut().for_each(|v| *v /= total);
-        (mean as f32, var.sqrt() as f32, sat as f32, hue)
+        let total = hue.iter().sum::<u32>().max(1) as f32;
+        (
+            mean as f32,
+            var.sqrt() as f32,
+            sat as f32,
+            hue.map(|v| v as f32 / total),
+        )
     }
 }
 
