@@ -91,26 +91,19 @@ impl Module for Conv {
     }
 }
 
-/// A 3x3 convolution to four times the channels, then a pixel shuffle: twice the size
-/// (the convolution writes its output pixel-shuffled).
-struct Upscale(Conv);
-
-impl Upscale {
-    fn new(i: usize, o: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let mut conv = Conv::new(i, o * 4, 3, 1, 1, LEAKY, vb)?;
-        conv.spec.shuffle = true;
-        Ok(Upscale(conv))
-    }
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.0.forward(x)
-    }
+/// An upscaler: a 3x3 convolution to four times the channels, then a pixel shuffle, so
+/// twice the size (the convolution writes its output pixel-shuffled).
+fn upscale(i: usize, o: usize, vb: VarBuilder) -> candle_core::Result<Conv> {
+    let mut conv = Conv::new(i, o * 4, 3, 1, 1, LEAKY, vb)?;
+    conv.spec.shuffle = true;
+    Ok(conv)
 }
 
 pub struct Encoder {
     convs: Vec<Conv>,
     dense1: Linear,
     dense2: Linear,
-    up: Upscale,
+    up: Conv,
     top: usize,
 }
 
@@ -128,7 +121,7 @@ impl Encoder {
             convs,
             dense1: candle_nn::linear(top * 16, cfg.latent, vb.pp("dense1"))?,
             dense2: candle_nn::linear(cfg.latent, top * 16, vb.pp("dense2"))?,
-            up: Upscale::new(top, top / 2, vb.pp("up"))?,
+            up: upscale(top, top / 2, vb.pp("up"))?,
             top,
         })
     }
@@ -147,7 +140,7 @@ impl Encoder {
 }
 
 pub struct Decoder {
-    ups: Vec<Upscale>,
+    ups: Vec<Conv>,
     rgb: Conv,
     mask: Conv,
 }
@@ -159,7 +152,7 @@ impl Decoder {
         // From 8x8 up to the resolution.
         for i in 0..cfg.downs() - 1 {
             let o = (c / 2).max(cfg.width / 2).max(4);
-            ups.push(Upscale::new(c, o, vb.pp(format!("up{i}")))?);
+            ups.push(upscale(c, o, vb.pp(format!("up{i}")))?);
             c = o;
         }
         Ok(Decoder {

@@ -5,12 +5,13 @@
 //! broadcast bias, a two-op activation, a permute), each a tensor to allocate, fill, and add
 //! gradients into. Off the CPU it is candle's `conv2d` and ops: the same maths.
 
-use std::cell::RefCell;
-
 use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
+
+mod geometry;
 
 use super::fused::{exp, on_cpu, simd, values, Fused, Input, Kernel};
 use super::gemm::{gemm, View};
+use geometry::Geometry;
 
 /// What follows a convolution's bias.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,229 +144,6 @@ fn pixel_shuffle(x: &Tensor) -> Result<Tensor> {
 /// Up to this many output channels, the weight gradient is dot products of rows.
 const DOT_CHANNELS: usize = 8;
 
-/// Columns per matrix product (in floats): enough batch items to make a product worth its
-/// packing, few enough that the columns stay in cache.
-const COLUMN_BUDGET: usize = 1 << 19;
-
-thread_local! {
-    /// The columns and the product's result, reused from call to call (each training shard
-    /// runs in a thread of its own).
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-fn with_scratch<R>(cols: usize, prod: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    SCRATCH.with(|s| {
-        let (a, b) = &mut *s.borrow_mut();
-        for (v, len) in [(&mut *a, cols), (&mut *b, prod)] {
-            if v.len() < len {
-                v.resize(len, 0.0);
-            }
-        }
-        f(&mut a[..cols], &mut b[..prod])
-    })
-}
-
-/// One call's sizes: input `(n, c, h, w)`, `o` output channels of `oh x ow` before any shuffle.
-#[derive(Debug, Clone, Copy)]
-struct Geometry {
-    spec: ConvSpec,
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    oh: usize,
-    ow: usize,
-}
-
-impl Geometry {
-    fn new(spec: ConvSpec, x: &Shape, weight: &Shape) -> Result<Geometry> {
-        let (n, c, h, w) = x.dims4()?;
-        let (o, c2, k1, k2) = weight.dims4()?;
-        let k = spec.kernel;
-        if c != c2 || k1 != k || k2 != k {
-            bail!("conv2d: weights {weight:?} do not fit input {x:?} with kernel {k}");
-        }
-        if h + 2 * spec.pad < k || w + 2 * spec.pad < k || spec.stride == 0 {
-            bail!("conv2d: input {x:?} is smaller than the kernel {k}");
-        }
-        if spec.shuffle && o % 4 != 0 {
-            bail!("conv2d: a pixel shuffle needs a multiple of 4 channels, not {o}");
-        }
-        let out = |s: usize| (s + 2 * spec.pad - k) / spec.stride + 1;
-        Ok(Geometry {
-            spec,
-            n,
-            c,
-            h,
-            w,
-            o,
-            oh: out(h),
-            ow: out(w),
-        })
-    }
-
-    /// Rows of the columns (and of the weight matrix): one per input channel and tap.
-    fn rows(&self) -> usize {
-        self.c * self.spec.kernel * self.spec.kernel
-    }
-
-    /// Output positions of one batch item.
-    fn positions(&self) -> usize {
-        self.oh * self.ow
-    }
-
-    fn output_shape(&self) -> Shape {
-        if self.spec.shuffle {
-            Shape::from((self.n, self.o / 4, 2 * self.oh, 2 * self.ow))
-        } else {
-            Shape::from((self.n, self.o, self.oh, self.ow))
-        }
-    }
-
-    /// The batch in slices `(first item, items)` of about [`COLUMN_BUDGET`] columns.
-    fn slices(&self) -> impl Iterator<Item = (usize, usize)> {
-        let per = (COLUMN_BUDGET / (self.rows() * self.positions()).max(1)).clamp(1, self.n);
-        let n = self.n;
-        (0..n).step_by(per).map(move |i| (i, per.min(n - i)))
-    }
-
-    /// For tap offset `t` (0..kernel) along an axis of `size` pixels, the output indices
-    /// `lo..hi` that read inside the picture.
-    fn inside(&self, t: usize, size: usize, outs: usize) -> (usize, usize) {
-        let (s, p) = (self.spec.stride, self.spec.pad);
-        let lo = if t >= p { 0 } else { (p - t).div_ceil(s) };
-        let hi = ((size + p).saturating_sub(t)).div_ceil(s).min(outs);
-        (lo, hi.max(lo))
-    }
-
-    /// Calls `f(columns offset, input row offset, whether the row is inside, column tap)` for
-    /// every tap and output row: the loops that im2col and col2im share. The columns are
-    /// `(rows, items * positions)`, the input `(n, c, h, w)`, from item `first`.
-    #[inline(always)]
-    fn each_row(&self, first: usize, items: usize, mut f: impl FnMut(usize, usize, bool, usize)) {
-        let (k, s, p) = (self.spec.kernel, self.spec.stride, self.spec.pad);
-        let (c, h, w, ow, l) = (self.c, self.h, self.w, self.ow, self.positions());
-        let cl = items * l;
-        for ci in 0..c {
-            for ki in 0..k {
-                let (ylo, yhi) = self.inside(ki, h, self.oh);
-                for kj in 0..k {
-                    let row = (ci * k + ki) * k + kj;
-                    for it in 0..items {
-                        let image = ((first + it) * c + ci) * h * w;
-                        for oy in 0..self.oh {
-                            let col = row * cl + it * l + oy * ow;
-                            let inside = (ylo..yhi).contains(&oy);
-                            let y = (oy * s + ki).saturating_sub(p);
-                            f(col, image + y * w, inside, kj);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The columns of items `first..first + items` into `cols` (every element written).
-    fn im2col(&self, x: &[f32], first: usize, items: usize, cols: &mut [f32]) {
-        let (k, s, p, ow) = (self.spec.kernel, self.spec.stride, self.spec.pad, self.ow);
-        let ranges: Vec<(usize, usize)> = (0..k).map(|t| self.inside(t, self.w, ow)).collect();
-        self.each_row(first, items, |col, src, inside, kj| {
-            let dst = &mut cols[col..col + ow];
-            let (lo, hi) = ranges[kj];
-            if !inside || lo == hi {
-                dst.fill(0.0);
-                return;
-            }
-            dst[..lo].fill(0.0);
-            dst[hi..].fill(0.0);
-            let from = src + lo * s + kj - p;
-            if s == 1 {
-                dst[lo..hi].copy_from_slice(&x[from..from + hi - lo]);
-            } else if s == 2 {
-                // A constant stride: the compiler turns it into vector loads and shuffles.
-                let src = &x[from..from + 2 * (hi - lo) - 1];
-                for (i, d) in dst[lo..hi].iter_mut().enumerate() {
-                    *d = src[2 * i];
-                }
-            } else {
-                for (d, v) in dst[lo..hi].iter_mut().zip(x[from..].iter().step_by(s)) {
-                    *d = *v;
-                }
-            }
-        });
-    }
-
-    /// The adjoint of [`Geometry::im2col`]: columns summed back onto the pictures in `dx`.
-    fn col2im(&self, cols: &[f32], first: usize, items: usize, dx: &mut [f32]) {
-        let (k, s, p, ow) = (self.spec.kernel, self.spec.stride, self.spec.pad, self.ow);
-        let ranges: Vec<(usize, usize)> = (0..k).map(|t| self.inside(t, self.w, ow)).collect();
-        self.each_row(first, items, |col, dst, inside, kj| {
-            let (lo, hi) = ranges[kj];
-            if !inside || lo == hi {
-                return;
-            }
-            let from = dst + lo * s + kj - p;
-            let src = &cols[col + lo..col + hi];
-            if s == 1 {
-                for (d, v) in dx[from..from + hi - lo].iter_mut().zip(src) {
-                    *d += *v;
-                }
-            } else {
-                for (d, v) in dx[from..].iter_mut().step_by(s).zip(src) {
-                    *d += *v;
-                }
-            }
-        });
-    }
-
-    /// Index in the output of channel `oc`, row `oy` (column 0) of item `i`; the step from
-    /// one column to the next is `1`, or `2` with the shuffle.
-    #[inline(always)]
-    fn output_row(&self, i: usize, oc: usize, oy: usize) -> usize {
-        if self.spec.shuffle {
-            let (c, sub) = (oc / 4, oc % 4);
-            let (width, height) = (2 * self.ow, 2 * self.oh);
-            ((i * (self.o / 4) + c) * height + 2 * oy + sub / 2) * width + sub % 2
-        } else {
-            ((i * self.o + oc) * self.oh + oy) * self.ow
-        }
-    }
-
-    /// Calls `f(product index, output index, channel)` for every output row of items
-    /// `first..first + items` (the product laid out `(o, items * positions)`): a row is
-    /// `ow` product values, and `ow` output values [`Geometry::step`] apart.
-    #[inline(always)]
-    fn each_output_row(&self, first: usize, items: usize, mut f: impl FnMut(usize, usize, usize)) {
-        let (l, ow) = (self.positions(), self.ow);
-        for oc in 0..self.o {
-            for it in 0..items {
-                for oy in 0..self.oh {
-                    f(
-                        oc * items * l + it * l + oy * ow,
-                        self.output_row(first + it, oc, oy),
-                        oc,
-                    );
-                }
-            }
-        }
-    }
-
-    /// The distance between neighbours of an output row: 2 when pixel-shuffled.
-    fn step(&self) -> usize {
-        if self.spec.shuffle {
-            2
-        } else {
-            1
-        }
-    }
-
-    /// Output values a row spans.
-    fn row_span(&self) -> usize {
-        (self.ow - 1) * self.step() + 1
-    }
-}
-
 /// The layer's forward op: `(x, weight, bias)` -> output.
 struct ConvLayer(ConvSpec);
 
@@ -387,29 +165,27 @@ impl Kernel<3> for ConvLayer {
         }
         let (k, l, act) = (g.rows(), g.positions(), self.0.activation);
         let mut out = vec![0f32; g.n * g.o * l];
-        for (first, items) in g.slices() {
+        g.each_slice(true, |first, items, cols, prod| {
             let cl = items * l;
-            with_scratch(k * cl, g.o * cl, |cols, prod| {
-                simd(|| g.im2col(x, first, items, cols));
-                gemm(
-                    (g.o, cl, k),
-                    prod,
-                    View::rows(0, cl),
-                    false,
-                    w,
-                    View::rows(0, k),
-                    cols,
-                    View::rows(0, cl),
-                    1.0,
-                );
-                let (ow, step, span) = (g.ow, g.step(), g.row_span());
-                simd(|| {
-                    g.each_output_row(first, items, |p, at, oc| {
-                        act.write_row(&prod[p..p + ow], b[oc], &mut out[at..at + span], step)
-                    })
-                });
+            simd(|| g.im2col(x, first, items, cols));
+            gemm(
+                (g.o, cl, k),
+                prod,
+                View::rows(0, cl),
+                false,
+                w,
+                View::rows(0, k),
+                cols,
+                View::rows(0, cl),
+                1.0,
+            );
+            let (ow, step, span) = (g.ow, g.step(), g.row_span());
+            simd(|| {
+                g.each_output_row(first, items, |p, at, oc| {
+                    act.write_row(&prod[p..p + ow], b[oc], &mut out[at..at + span], step)
+                })
             });
-        }
+        });
         Ok((CpuStorage::F32(out), g.output_shape()))
     }
 
@@ -472,37 +248,35 @@ impl Kernel<2> for ParameterGrad {
         let (k, l, nl) = (g.rows(), g.positions(), g.n * g.positions());
         let mut out = vec![0f32; g.o * k + g.o];
         let (dw, db) = out.split_at_mut(g.o * k);
-        for (first, items) in g.slices() {
+        g.each_slice(false, |first, items, cols, _| {
             let cl = items * l;
-            with_scratch(k * cl, 0, |cols, _| {
-                simd(|| g.im2col(x, first, items, cols));
-                if g.o <= DOT_CHANNELS {
-                    // dW[oc, r] += gp[oc, slice] . cols[r]: both rows contiguous. (The
-                    // product's packing costs more than the work for a few channels.)
-                    simd(|| {
-                        for (oc, dw) in dw.chunks_exact_mut(k).enumerate() {
-                            let grad = &gp[oc * nl + first * l..][..cl];
-                            for (d, col) in dw.iter_mut().zip(cols.chunks_exact(cl)) {
-                                *d += super::fused::dot(grad, col);
-                            }
+            simd(|| g.im2col(x, first, items, cols));
+            if g.o <= DOT_CHANNELS {
+                // dW[oc, r] += gp[oc, slice] . cols[r]: both rows contiguous. (The
+                // product's packing costs more than the work for a few channels.)
+                simd(|| {
+                    for (oc, dw) in dw.chunks_exact_mut(k).enumerate() {
+                        let grad = &gp[oc * nl + first * l..][..cl];
+                        for (d, col) in dw.iter_mut().zip(cols.chunks_exact(cl)) {
+                            *d += super::fused::dot(grad, col);
                         }
-                    });
-                    return;
-                }
-                // dW += gp[:, slice] cols^T
-                gemm(
-                    (g.o, k, cl),
-                    dw,
-                    View::rows(0, k),
-                    first > 0,
-                    gp,
-                    View::rows(first * l, nl),
-                    cols,
-                    View::rows(0, cl).transposed(),
-                    1.0,
-                );
-            });
-        }
+                    }
+                });
+                return;
+            }
+            // dW += gp[:, slice] cols^T
+            gemm(
+                (g.o, k, cl),
+                dw,
+                View::rows(0, k),
+                first > 0,
+                gp,
+                View::rows(first * l, nl),
+                cols,
+                View::rows(0, cl).transposed(),
+                1.0,
+            );
+        });
         simd(|| {
             for (b, row) in db.iter_mut().zip(gp.chunks_exact(nl)) {
                 *b = super::fused::lane_sum(row, |v| v);
@@ -523,24 +297,22 @@ impl Kernel<2> for InputGrad {
         let (w, gp) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let (k, l, nl) = (g.rows(), g.positions(), g.n * g.positions());
         let mut dx = vec![0f32; g.n * g.c * g.h * g.w];
-        for (first, items) in g.slices() {
+        g.each_slice(false, |first, items, cols, _| {
             let cl = items * l;
-            with_scratch(k * cl, 0, |cols, _| {
-                // cols = W^T gp[:, slice]
-                gemm(
-                    (k, cl, g.o),
-                    cols,
-                    View::rows(0, cl),
-                    false,
-                    w,
-                    View::rows(0, k).transposed(),
-                    gp,
-                    View::rows(first * l, nl),
-                    1.0,
-                );
-                simd(|| g.col2im(cols, first, items, &mut dx));
-            });
-        }
+            // cols = W^T gp[:, slice]
+            gemm(
+                (k, cl, g.o),
+                cols,
+                View::rows(0, cl),
+                false,
+                w,
+                View::rows(0, k).transposed(),
+                gp,
+                View::rows(first * l, nl),
+                1.0,
+            );
+            simd(|| g.col2im(cols, first, items, &mut dx));
+        });
         Ok((CpuStorage::F32(dx), Shape::from((g.n, g.c, g.h, g.w))))
     }
 }
