@@ -93,7 +93,7 @@ fn plan(path: &Path, chunks: Option<usize>, cores: usize) -> Result<(Vec<Chunk>,
         let key = input
             .packets()
             .filter(|(s, _)| s.index() == info.index)
-            .take(4096)
+            .take(sparse::MAX_SEEK_SLACK)
             .find(|(_, p)| p.is_key())
             .and_then(|(_, p)| p.pts());
         if let Some(k) = key {

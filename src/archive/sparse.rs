@@ -109,7 +109,7 @@ pub(super) struct Chunk {
 }
 
 /// Packets read past a seek before its keyframe must have come.
-const MAX_SEEK_SLACK: usize = 4096;
+pub(super) const MAX_SEEK_SLACK: usize = 4096;
 
 /// Scans one chunk of `path` sparsely with decoders of `threads` threads, giving `sink`
 /// every frame in display order; fails with an [`Unsuitable`] error when the source needs
