@@ -4,18 +4,22 @@
 //! chunks that are scanned side by side, each by its own decoders ([`super::sparse`]), and
 //! their frames are measured in order as the chunks come in.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Condvar, Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
 
 use super::detect::DetectorConfig;
 use super::measure::{Emitter, Shrinker, Small};
 use super::scan::{self, Scan, StreamInfo, MAX_KEPT};
-use super::sparse::{self, Chunk};
+use super::sparse::{self, Chunk, ChunkScanner, Verdict};
 
-/// Seconds of source per chunk, about (whole multiples of the cores, so they share evenly).
-const CHUNK_SECONDS: f64 = 30.0;
+/// Seconds of source per chunk, about: short enough that the cores finish together, long
+/// enough that seeking to each chunk costs little.
+const CHUNK_SECONDS: f64 = 8.0;
+/// Chunks per thread that the scanning may run ahead of the feeding.
+const AHEAD: usize = 2;
 /// Sources shorter than this are one chunk: a chunk's start-up is not worth it.
 const MIN_SPLIT_SECONDS: f64 = 4.0;
 const MAX_CHUNKS: usize = 4096;
@@ -49,7 +53,9 @@ pub(super) fn scan(
         on_frame(emitter.len())
     };
     let run = if pieces.len() <= 1 {
-        sparse::scan_chunk(path, config, (Chunk::default(), 0), &mut feed)
+        let verdict = Verdict::default();
+        ChunkScanner::open(path, 0, &verdict)
+            .and_then(|mut scanner| scanner.scan(config, Chunk::default(), &mut feed))
     } else {
         side_by_side(path, config, &pieces, cores, &mut feed)
     };
@@ -76,10 +82,7 @@ fn plan(path: &Path, chunks: Option<usize>, cores: usize) -> Result<(Vec<Chunk>,
     let n = match chunks {
         Some(n) => n.clamp(1, MAX_CHUNKS),
         None if cores <= 1 || seconds < MIN_SPLIT_SECONDS => 1,
-        None => ((seconds / CHUNK_SECONDS).round().max(1.0) as usize)
-            .div_ceil(cores)
-            .saturating_mul(cores)
-            .min(MAX_CHUNKS),
+        None => ((seconds / CHUNK_SECONDS).ceil() as usize).clamp(cores, MAX_CHUNKS),
     };
     let first = info.start as f64 * info.time_base;
     let mut keys: Vec<(i64, i64)> = Vec::new();
@@ -116,8 +119,10 @@ fn plan(path: &Path, chunks: Option<usize>, cores: usize) -> Result<(Vec<Chunk>,
     Ok((pieces, info))
 }
 
-/// Scans the chunks on `cores` threads (chunk `i` on thread `i % cores`) and feeds their
-/// frames in order; each thread runs at most one chunk ahead of the feeding.
+/// Scans the chunks on `cores` threads and feeds their frames in order. Each thread takes
+/// the next chunk when done with one (chunks differ in cost: an even split into one chunk
+/// per core left a core idle for a fifth of the scan), but stays within [`AHEAD`] chunks per
+/// thread of the feeding, which bounds the frames held.
 fn side_by_side(
     path: &Path,
     config: &DetectorConfig,
@@ -126,40 +131,125 @@ fn side_by_side(
     feed: &mut dyn FnMut(f64, Option<Small>) -> Result<()>,
 ) -> Result<()> {
     let threads = cores.clamp(1, chunks.len());
+    let queue = Queue::new(chunks.len(), AHEAD * threads);
+    let verdict = Verdict::default();
     std::thread::scope(|s| {
-        let results: Vec<mpsc::Receiver<Result<Frames>>> = (0..threads)
-            .map(|t| {
-                let (tx, rx) = mpsc::sync_channel(1);
-                std::thread::Builder::new()
-                    .name(format!("scan-{t}"))
-                    .spawn_scoped(s, move || {
-                        for &chunk in chunks.iter().skip(t).step_by(threads) {
-                            let mut frames = Frames::new();
-                            // One thread per decoder: the chunks keep the cores busy.
-                            let done = sparse::scan_chunk(path, config, (chunk, 1), &mut |t, p| {
-                                frames.push((t, p));
-                                Ok(())
-                            })
-                            .map(|()| frames);
-                            let failed = done.is_err();
-                            // The feeding stopped (an error, Ctrl-C): so does this thread.
-                            if tx.send(done).is_err() || failed {
-                                break;
-                            }
+        let (tx, rx) = mpsc::channel::<(usize, Result<Frames>)>();
+        for t in 0..threads {
+            let (tx, queue, verdict) = (tx.clone(), &queue, &verdict);
+            std::thread::Builder::new()
+                .name(format!("scan-{t}"))
+                .spawn_scoped(s, move || {
+                    let mut scanner = None;
+                    while let Some(i) = queue.take() {
+                        let done = scan_one(path, config, chunks[i], &mut scanner, verdict);
+                        let failed = done.is_err();
+                        // The feeding stopped (an error, Ctrl-C): so does this thread.
+                        if tx.send((i, done)).is_err() || failed {
+                            break;
                         }
-                    })
-                    .map(|_| rx)
-                    .context("cannot start a scanning thread")
-            })
-            .collect::<Result<_>>()?;
+                    }
+                })
+                .context("cannot start a scanning thread")?;
+        }
+        drop(tx);
+        // However the feeding ends, threads waiting for their turn must wake and stop.
+        let _stop = StopOnDrop(&queue);
+        let mut done: BTreeMap<usize, Result<Frames>> = BTreeMap::new();
         for i in 0..chunks.len() {
-            let frames = results[i % threads]
-                .recv()
-                .context("a scanning thread stopped")??;
+            let frames = loop {
+                if let Some(frames) = done.remove(&i) {
+                    break frames?;
+                }
+                let (j, frames) = rx.recv().context("a scanning thread stopped")?;
+                done.insert(j, frames);
+            };
             for (time, picture) in frames {
                 feed(time, picture)?;
             }
+            queue.fed(i + 1);
         }
         Ok(())
     })
+}
+
+/// Scans one chunk with this thread's scanner, opening it for the first.
+fn scan_one<'a>(
+    path: &'a Path,
+    config: &DetectorConfig,
+    chunk: Chunk,
+    scanner: &mut Option<ChunkScanner<'a>>,
+    verdict: &'a Verdict,
+) -> Result<Frames> {
+    let scanner = match scanner {
+        Some(s) => s,
+        // One thread per decoder: the chunks keep the cores busy.
+        None => scanner.insert(ChunkScanner::open(path, 1, verdict)?),
+    };
+    let mut frames = Frames::new();
+    scanner.scan(config, chunk, &mut |t, p| {
+        frames.push((t, p));
+        Ok(())
+    })?;
+    Ok(frames)
+}
+
+/// Hands out chunk numbers in order, no further than `ahead` past the last chunk fed.
+struct Queue {
+    state: Mutex<QueueState>,
+    turn: Condvar,
+    len: usize,
+    ahead: usize,
+}
+
+#[derive(Default)]
+struct QueueState {
+    next: usize,
+    fed: usize,
+    stopped: bool,
+}
+
+impl Queue {
+    fn new(len: usize, ahead: usize) -> Queue {
+        Queue {
+            state: Mutex::default(),
+            turn: Condvar::new(),
+            len,
+            ahead: ahead.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next chunk to scan, waiting while the feeding is too far behind; `None` when all
+    /// are taken or the feeding stopped.
+    fn take(&self) -> Option<usize> {
+        let mut state = self.lock();
+        loop {
+            if state.stopped || state.next >= self.len {
+                return None;
+            }
+            if state.next < state.fed + self.ahead {
+                state.next += 1;
+                return Some(state.next - 1);
+            }
+            state = self.turn.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn fed(&self, chunks: usize) {
+        self.lock().fed = chunks;
+        self.turn.notify_all();
+    }
+}
+
+struct StopOnDrop<'a>(&'a Queue);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.lock().stopped = true;
+        self.0.turn.notify_all();
+    }
 }

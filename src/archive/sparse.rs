@@ -11,13 +11,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::{Context, Result};
 
 use super::detect::DetectorConfig;
 use super::measure::{Shrinker, Small};
 use super::scan::{self, StreamInfo};
-use crate::media::ffmpeg::{decoder, ffi::AVDiscard, frame, Packet};
+use crate::media::ffmpeg::{decoder, ffi::AVDiscard, format, frame, Packet};
 
 /// Packets from one keyframe to the next beyond this are not held: the exact scan serves.
 const MAX_GROUP_BYTES: usize = 256 << 20;
@@ -53,22 +54,182 @@ fn set_skip(decoder: &mut decoder::Video, skip: AVDiscard) {
     }
 }
 
-struct Sparse<'a> {
+/// What decoding the first group in full showed about a source, shared by the threads
+/// that scan its chunks so that only the first to get there pays for the check.
+#[derive(Default)]
+pub(super) struct Verdict(AtomicU8);
+
+const UNCHECKED: u8 = 0;
+/// Nothing is predicted from B-frames: the main decoder leaves them all out.
+const B_UNREFERENCED: u8 = 1;
+/// Some encoders predict P-frames from B-frames: leave out only what nothing refers to.
+const B_REFERENCED: u8 = 2;
+
+impl Verdict {
+    fn get(&self) -> Option<AVDiscard> {
+        match self.0.load(Ordering::Acquire) {
+            UNCHECKED => None,
+            B_UNREFERENCED => Some(AVDiscard::AVDISCARD_BIDIR),
+            _ => Some(AVDiscard::AVDISCARD_NONREF),
+        }
+    }
+
+    fn set(&self, skip: AVDiscard) {
+        let v = if skip == AVDiscard::AVDISCARD_BIDIR {
+            B_UNREFERENCED
+        } else {
+            B_REFERENCED
+        };
+        // The stricter verdict wins if two threads check at once.
+        self.0.fetch_max(v, Ordering::AcqRel);
+    }
+}
+
+/// A source's reader and decoders, kept by one thread for chunk after chunk: opening a
+/// source and starting its refining thread cost more than a short chunk's scan.
+pub(super) struct ChunkScanner<'a> {
     path: &'a Path,
+    input: format::context::Input,
     info: StreamInfo,
     main: decoder::Video,
     /// Refines in this thread until the main decoder's pictures are checked...
     refiner: Option<Refiner>,
     /// ...then in its own, beside the main decoder.
     worker: Option<Worker>,
-    /// Groups measured, waiting for their refinement to be emitted in order.
-    waiting: VecDeque<Waiting>,
-    /// The previous group's last decoded picture.
-    last_picture: Option<Small>,
     /// All B-frames at first; only pictures no other depends on once a refinement shows the
     /// main decoder's pictures differ (some encoders predict P-frames from B-frames).
     main_skip: AVDiscard,
     shrinker: Shrinker,
+    verdict: &'a Verdict,
+    /// Whether a chunk has been read (the first chunk needs a fresh reader).
+    used: bool,
+}
+
+impl<'a> ChunkScanner<'a> {
+    /// Opens `path` with decoders of `threads` threads (0: as many as suit the cores).
+    pub(super) fn open(path: &'a Path, threads: usize, verdict: &'a Verdict) -> Result<Self> {
+        let (input, info, main) = scan::open(path, threads)?;
+        let params = input
+            .stream(info.index)
+            .context("the video stream vanished")?
+            .parameters();
+        let refiner = crate::media::source::video_decoder(params, path, true, threads)?;
+        let mut scanner = ChunkScanner {
+            path,
+            input,
+            main,
+            refiner: Some(Refiner {
+                decoder: refiner,
+                shrinker: Shrinker::new(info.width, info.height),
+                decoded: frame::Video::empty(),
+            }),
+            worker: None,
+            main_skip: AVDiscard::AVDISCARD_BIDIR,
+            shrinker: Shrinker::new(info.width, info.height),
+            info,
+            verdict,
+            used: false,
+        };
+        scanner.set_main_skip(AVDiscard::AVDISCARD_BIDIR);
+        Ok(scanner)
+    }
+
+    fn set_main_skip(&mut self, skip: AVDiscard) {
+        self.main_skip = skip;
+        set_skip(&mut self.main, skip);
+    }
+
+    /// Takes the verdict and moves refining to its own thread.
+    fn checked(&mut self, skip: AVDiscard) -> Result<()> {
+        self.set_main_skip(skip);
+        if let Some(refiner) = self.refiner.take() {
+            let size = (self.info.width, self.info.height);
+            self.worker = Some(Worker::spawn(self.path, refiner.decoder, size)?);
+        }
+        Ok(())
+    }
+
+    /// Scans one chunk, giving `sink` every frame in display order; fails with an
+    /// [`Unsuitable`] error when the source needs the exact scan.
+    pub(super) fn scan(
+        &mut self,
+        config: &DetectorConfig,
+        chunk: Chunk,
+        sink: &mut dyn FnMut(f64, Option<Small>) -> Result<()>,
+    ) -> Result<()> {
+        if self.refiner.is_some() {
+            if let Some(skip) = self.verdict.get() {
+                self.checked(skip)?;
+            }
+        }
+        // A decoder drained by the chunk before takes no packets until flushed.
+        self.main.flush();
+        let mut started = chunk.start.is_none();
+        if !started {
+            self.input
+                .seek(chunk.seek, ..chunk.seek)
+                .map_err(|_| unsuitable("the source cannot seek"))?;
+        } else if std::mem::replace(&mut self.used, true) {
+            // Chunks are handed out in order: the first goes to a fresh reader.
+            return Err(unsuitable("the first chunk came to a used reader"));
+        }
+        self.used = true;
+        let index = self.info.index;
+        let mut s = Sparse {
+            scanner: self,
+            waiting: VecDeque::new(),
+            last_picture: None,
+            refine_above: config.refine_above(),
+            refine_ratio: config.refine_ratio(),
+            recent: VecDeque::new(),
+            black_luma: config.black_luma,
+            pending: VecDeque::new(),
+            pictures: BTreeMap::new(),
+            last_out: None,
+            last_measured_pts: None,
+            decoded: frame::Video::empty(),
+            window: config.window.max(1),
+            sink,
+        };
+        let mut slack = 0;
+        loop {
+            let next = s.scanner.input.packets().next();
+            let Some((stream, packet)) = next.map(|(st, p)| (st.index(), p)) else {
+                break;
+            };
+            if stream != index {
+                continue;
+            }
+            let key = packet.is_key();
+            if !started {
+                started = key && packet.pts() == chunk.start;
+                slack += 1;
+                if !started {
+                    if slack > MAX_SEEK_SLACK {
+                        return Err(unsuitable("a seek did not reach its keyframe"));
+                    }
+                    continue;
+                }
+            }
+            if key && chunk.end.is_some() && packet.pts() == chunk.end {
+                break;
+            }
+            s.read(packet)?;
+        }
+        if !started {
+            return Err(unsuitable("a seek did not reach its keyframe"));
+        }
+        s.finish_input()
+    }
+}
+
+/// The state of one chunk's scan.
+struct Sparse<'a, 's> {
+    scanner: &'s mut ChunkScanner<'a>,
+    /// Groups measured, waiting for their refinement to be emitted in order.
+    waiting: VecDeque<Waiting>,
+    /// The previous group's last decoded picture.
+    last_picture: Option<Small>,
     refine_above: f32,
     /// How far a step must stand out from the steps around it to be looked at closer.
     refine_ratio: f32,
@@ -85,7 +246,7 @@ struct Sparse<'a> {
     /// Neighbours either side that the adaptive detector compares a frame with.
     window: usize,
     /// Takes every frame in display order: its time, and its picture when decoded.
-    sink: &'a mut dyn FnMut(f64, Option<Small>) -> Result<()>,
+    sink: &'s mut dyn FnMut(f64, Option<Small>) -> Result<()>,
 }
 
 /// Why the sparse scan cannot serve a source, as an error: [`is_unsuitable`] tells it apart.
@@ -111,84 +272,7 @@ pub(super) struct Chunk {
 /// Packets read past a seek before its keyframe must have come.
 pub(super) const MAX_SEEK_SLACK: usize = 4096;
 
-/// Scans one chunk of `path` sparsely with decoders of `threads` threads, giving `sink`
-/// every frame in display order; fails with an [`Unsuitable`] error when the source needs
-/// the exact scan.
-pub(super) fn scan_chunk(
-    path: &Path,
-    config: &DetectorConfig,
-    (chunk, threads): (Chunk, usize),
-    sink: &mut dyn FnMut(f64, Option<Small>) -> Result<()>,
-) -> Result<()> {
-    let (mut input, info, mut main) = scan::open(path, threads)?;
-    let params = input
-        .stream(info.index)
-        .context("the video stream vanished")?
-        .parameters();
-    let refiner = crate::media::source::video_decoder(params, path, true, threads)?;
-    set_skip(&mut main, AVDiscard::AVDISCARD_BIDIR);
-    let shrinker = Shrinker::new(info.width, info.height);
-    let index = info.index;
-    let mut s = Sparse {
-        path,
-        main,
-        refiner: Some(Refiner {
-            decoder: refiner,
-            shrinker: Shrinker::new(info.width, info.height),
-            decoded: frame::Video::empty(),
-        }),
-        worker: None,
-        waiting: VecDeque::new(),
-        last_picture: None,
-        main_skip: AVDiscard::AVDISCARD_BIDIR,
-        shrinker,
-        refine_above: config.refine_above(),
-        refine_ratio: config.refine_ratio(),
-        recent: VecDeque::new(),
-        black_luma: config.black_luma,
-        pending: VecDeque::new(),
-        pictures: BTreeMap::new(),
-        last_out: None,
-        last_measured_pts: None,
-        decoded: frame::Video::empty(),
-        window: config.window.max(1),
-        sink,
-        info,
-    };
-    let mut started = chunk.start.is_none();
-    if !started {
-        input
-            .seek(chunk.seek, ..chunk.seek)
-            .map_err(|_| unsuitable("the source cannot seek"))?;
-    }
-    let mut slack = 0;
-    for (stream, packet) in input.packets() {
-        if stream.index() != index {
-            continue;
-        }
-        let key = packet.is_key();
-        if !started {
-            started = key && packet.pts() == chunk.start;
-            slack += 1;
-            if !started {
-                if slack > MAX_SEEK_SLACK {
-                    return Err(unsuitable("a seek did not reach its keyframe"));
-                }
-                continue;
-            }
-        }
-        if key && chunk.end.is_some() && packet.pts() == chunk.end {
-            break;
-        }
-        s.read(packet)?;
-    }
-    if !started {
-        return Err(unsuitable("a seek did not reach its keyframe"));
-    }
-    s.finish_input()
-}
-
-impl Sparse<'_> {
+impl Sparse<'_, '_> {
     fn read(&mut self, packet: Packet) -> Result<()> {
         let pts = packet
             .pts()
@@ -202,7 +286,7 @@ impl Sparse<'_> {
             return Err(Unsuitable("keyframes are too far apart").into());
         }
         // A damaged packet is skipped; the decoder recovers at the next keyframe.
-        let _ = self.main.send_packet(&packet);
+        let _ = self.scanner.main.send_packet(&packet);
         group.pts.push(pts);
         group.packets.push(packet);
         self.receive_main()?;
@@ -220,25 +304,24 @@ impl Sparse<'_> {
     }
 
     fn finish_input(&mut self) -> Result<()> {
-        let _ = self.main.send_eof();
+        let _ = self.scanner.main.send_eof();
         self.receive_main()?;
         while let Some(group) = self.pending.pop_front() {
             self.measure(group)?;
-        }
-        // No more jobs: the worker ends once it has answered the ones sent.
-        if let Some(w) = &mut self.worker {
-            drop(std::mem::replace(&mut w.jobs, std::sync::mpsc::channel().0));
         }
         self.emit(true)
     }
 
     fn receive_main(&mut self) -> Result<()> {
-        while self.main.receive_frame(&mut self.decoded).is_ok() {
+        while self.scanner.main.receive_frame(&mut self.decoded).is_ok() {
             let pts = self
                 .decoded
                 .pts()
                 .ok_or(Unsuitable("a picture has no timestamp"))?;
-            let small = self.shrinker.shrink(&self.decoded, self.path)?;
+            let small = self
+                .scanner
+                .shrinker
+                .shrink(&self.decoded, self.scanner.path)?;
             self.pictures.insert(pts, small);
             self.last_out = Some(self.last_out.map_or(pts, |o| o.max(pts)));
         }
@@ -262,26 +345,34 @@ impl Sparse<'_> {
         // Anything older left over came from a damaged stream: it has no frame to go to.
         self.pictures = self.pictures.split_off(&(last + 1));
         let want = self.wanted(&pics, &order, group.pts[0]);
-        let refined = if let Some(mut refiner) = self.refiner.take() {
-            // The first group: refine here, checking the main decoder's pictures.
+        let path = self.scanner.path;
+        let refined = if let Some(refiner) = self.scanner.refiner.as_mut() {
+            // The first group no other thread has checked: refine here, checking the main
+            // decoder's pictures.
             let min = VERIFY_PACKETS.min(group.pts.len());
             let unwanted = AVDiscard::AVDISCARD_NONREF;
-            if refiner.run(self.path, &group, &order, &want, unwanted, min, &mut pics)? {
+            let skip = if refiner.run(path, &group, &order, &want, unwanted, min, &mut pics)? {
                 // This source predicts from B-frames: leaving them all out corrupts later
                 // pictures. From now on leave out only what nothing refers to.
-                self.main_skip = AVDiscard::AVDISCARD_NONREF;
-                set_skip(&mut self.main, self.main_skip);
-            }
-            let size = (self.info.width, self.info.height);
-            self.worker = Some(Worker::spawn(self.path, refiner.decoder, size)?);
+                AVDiscard::AVDISCARD_NONREF
+            } else {
+                AVDiscard::AVDISCARD_BIDIR
+            };
+            self.scanner.verdict.set(skip);
+            let skip = self.scanner.verdict.get().unwrap_or(skip);
+            self.scanner.checked(skip)?;
             false
         } else if want.iter().any(|&w| w) {
-            let worker = self.worker.as_ref().expect("started after the first group");
+            let worker = self
+                .scanner
+                .worker
+                .as_ref()
+                .expect("started after the first group");
             let job = Job {
                 group,
                 order: order.clone(),
                 want,
-                unwanted: self.main_skip,
+                unwanted: self.scanner.main_skip,
             };
             worker
                 .jobs
@@ -306,7 +397,7 @@ impl Sparse<'_> {
     fn emit(&mut self, block: bool) -> Result<()> {
         while let Some(front) = self.waiting.front_mut() {
             if front.refined {
-                let worker = self.worker.as_ref().expect("a job was sent");
+                let worker = self.scanner.worker.as_ref().expect("a job was sent");
                 let result = if block {
                     worker.results.recv().ok()
                 } else {
@@ -325,7 +416,7 @@ impl Sparse<'_> {
             }
             let w = self.waiting.pop_front().expect("looked at above");
             for (pts, pic) in w.order.iter().zip(w.pics) {
-                let time = (pts - self.info.start) as f64 * self.info.time_base;
+                let time = (pts - self.scanner.info.start) as f64 * self.scanner.info.time_base;
                 (self.sink)(time, pic)?;
             }
         }
