@@ -1,0 +1,25 @@
+//! Finds the file name of FFmpeg's filter library for this build. benjamin loads it only when
+//! it filters (cutting, mixing, title cards): linked, it and the thirty libraries it pulls in
+//! were loaded and relocated at every start, a third of a short command's time.
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    // The headers ffmpeg-sys-next builds against come from the same pkg-config, so the major
+    // version found here is the ABI the bindings expect.
+    let major = std::process::Command::new("pkg-config")
+        .args(["--modversion", "libavfilter"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|v| v.trim().split('.').next().map(str::to_owned))
+        .filter(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()));
+    let name = match (major, std::env::var("CARGO_CFG_TARGET_OS").as_deref()) {
+        (Some(m), Ok("macos")) => format!("libavfilter.{m}.dylib"),
+        (Some(m), _) => format!("libavfilter.so.{m}"),
+        (None, Ok("macos")) => "libavfilter.dylib".to_owned(),
+        (None, _) => "libavfilter.so".to_owned(),
+    };
+    println!("cargo:rustc-env=BENJAMIN_AVFILTER_LIBRARY={name}");
+}
