@@ -8,9 +8,9 @@
 
 use anyhow::Result;
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{Linear, VarBuilder, VarMap};
+use candle_nn::{VarBuilder, VarMap};
 
-use crate::nn::{conv2d, Activation, ConvSpec};
+use crate::nn::{conv2d, linear, Activation, ConvSpec, Linear};
 use serde::{Deserialize, Serialize};
 
 /// Shape of a swap model.
@@ -119,8 +119,8 @@ impl Encoder {
         let top = cfg.top();
         Ok(Encoder {
             convs,
-            dense1: candle_nn::linear(top * 16, cfg.latent, vb.pp("dense1"))?,
-            dense2: candle_nn::linear(cfg.latent, top * 16, vb.pp("dense2"))?,
+            dense1: linear(top * 16, cfg.latent, vb.pp("dense1"))?,
+            dense2: linear(cfg.latent, top * 16, vb.pp("dense2"))?,
             up: upscale(top, top / 2, vb.pp("up"))?,
             top,
         })

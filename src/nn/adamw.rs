@@ -61,7 +61,7 @@ impl AdamW {
     /// Backpropagates `loss`, clips the global gradient norm to `max_norm` and updates the
     /// parameters at learning rate `lr`. Returns the gradient norm before clipping.
     pub fn backward_step(&mut self, loss: &Tensor, lr: f64, max_norm: f64) -> Result<f32> {
-        let grads = loss.backward()?;
+        let grads = super::fused::backward(loss)?;
         self.apply(&grads, lr, max_norm)
     }
 

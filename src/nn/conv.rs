@@ -350,6 +350,28 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn weights_gradients_kept_aside_match_candles_backward() -> Result<()> {
+        // One weight used by two layers (as the encoder serves two identities): its
+        // gradients from both must add up.
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &dev)?;
+        let w = Var::from_tensor(&Tensor::randn(0f32, 0.3, (4, 3, 3, 3), &dev)?)?;
+        let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, 4, &dev)?)?;
+        let s = spec(3, 1, 1, Activation::Leaky(0.1));
+        let first = conv2d(&x, &w, &b, s)?;
+        let second = conv2d(&(&x * 0.5)?, &w, &b, s)?;
+        let loss = (first.sqr()?.sum_all()? + second.sum_all()?)?;
+        let ours = super::super::fused::backward(&loss)?;
+        let theirs = loss.backward()?;
+        for t in [w.as_tensor(), b.as_tensor()] {
+            let (a, b) = (ours.get(t).unwrap(), theirs.get(t).unwrap());
+            let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "gradients differ by {d}");
+        }
+        Ok(())
+    }
+
     fn spec(kernel: usize, stride: usize, pad: usize, activation: Activation) -> ConvSpec {
         ConvSpec {
             kernel,

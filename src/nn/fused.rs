@@ -4,6 +4,9 @@
 //! each is one pass. On other devices every function falls back to candle's composed ops, so
 //! the models read the same everywhere.
 
+use std::cell::RefCell;
+
+use candle_core::backprop::GradStore;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D,
 };
@@ -78,7 +81,7 @@ impl<K: Kernel<1>> CustomOp1 for Fused<K> {
     }
 
     fn bwd(&self, a: &Tensor, out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let [da] = self.0.backward([a], out, grad)?;
+        let [da] = keep_aside([a], self.0.backward([a], out, grad)?);
         Ok(da)
     }
 }
@@ -105,7 +108,7 @@ impl<K: Kernel<2>> CustomOp2 for Fused<K> {
         out: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let [da, db] = self.0.backward([a, b], out, grad)?;
+        let [da, db] = keep_aside([a, b], self.0.backward([a, b], out, grad)?);
         Ok((da, db))
     }
 }
@@ -135,9 +138,54 @@ impl<K: Kernel<3>> CustomOp3 for Fused<K> {
         out: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let [da, db, dc] = self.0.backward([a, b, c], out, grad)?;
+        let [da, db, dc] = keep_aside([a, b, c], self.0.backward([a, b, c], out, grad)?);
         Ok((da, db, dc))
     }
+}
+
+thread_local! {
+    /// The variables' gradients the kernels computed during [`backward`] on this thread.
+    static KEPT: RefCell<Option<Vec<(Tensor, Tensor)>>> = const { RefCell::new(None) };
+}
+
+/// `loss.backward()`, except that the gradients the kernels compute for variables (weights,
+/// biases) go straight into the store. candle adds every gradient it is handed into a
+/// zero-filled tensor of its own, a pass to fill and a pass to add for each weight of each
+/// layer: in the swap model's training that was a tenth of the time.
+pub fn backward(loss: &Tensor) -> Result<GradStore> {
+    KEPT.with(|k| *k.borrow_mut() = Some(Vec::new()));
+    let grads = loss.backward();
+    let kept = KEPT.with(|k| k.borrow_mut().take()).unwrap_or_default();
+    let mut grads = grads?;
+    for (var, g) in kept {
+        // A weight shared by several layers (or identities) has a gradient from each.
+        let sum = match grads.remove(&var) {
+            Some(prev) => prev.add(&g)?,
+            None => g,
+        };
+        grads.insert(&var, sum);
+    }
+    Ok(grads)
+}
+
+/// Within [`backward`], takes the variables' gradients out of what goes back to candle
+/// (nothing flows on from a variable) and keeps them aside.
+fn keep_aside<const N: usize>(
+    inputs: [&Tensor; N],
+    mut grads: [Option<Tensor>; N],
+) -> [Option<Tensor>; N] {
+    KEPT.with(|k| {
+        if let Some(kept) = k.borrow_mut().as_mut() {
+            for (t, g) in inputs.iter().zip(grads.iter_mut()) {
+                if t.is_variable() {
+                    if let Some(g) = g.take() {
+                        kept.push(((*t).clone(), g));
+                    }
+                }
+            }
+        }
+    });
+    grads
 }
 
 /// e^x to about 2 ulp (Cephes' expf), branch-free so that loops of it vectorise.

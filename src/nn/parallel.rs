@@ -58,7 +58,7 @@ pub fn sharded_gradients<const N: usize>(
             .iter()
             .map(|l| {
                 let l = (l * share)?;
-                Ok((l.to_scalar::<f32>()?, l.backward()?))
+                Ok((l.to_scalar::<f32>()?, super::fused::backward(&l)?))
             })
             .collect()
     };
