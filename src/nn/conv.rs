@@ -10,7 +10,7 @@ use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 mod geometry;
 
 use super::fused::{exp, on_cpu, simd, values, Fused, Input, Kernel};
-use super::gemm::{gemm, View};
+use super::gemm::{gemm, transpose, View};
 use geometry::Geometry;
 
 /// What follows a convolution's bias.
@@ -165,20 +165,40 @@ impl Kernel<3> for ConvLayer {
         }
         let (k, l, act) = (g.rows(), g.positions(), self.0.activation);
         let mut out = vec![0f32; g.n * g.o * l];
-        g.each_slice(true, |first, items, cols, prod| {
+        // gemm packs the columns (c k k rows) for a product of more than 48 channels, unless
+        // it writes the product transposed, when up to 128 channels it packs the weights
+        // instead; turning the product back costs far less than packing the columns.
+        let turned = (49..=128).contains(&g.o);
+        g.each_slice(1 + turned as usize, |first, items, cols, products| {
             let cl = items * l;
             simd(|| g.im2col(x, first, items, cols));
-            gemm(
-                (g.o, cl, k),
-                prod,
-                View::rows(0, cl),
-                false,
-                w,
-                View::rows(0, k),
-                cols,
-                View::rows(0, cl),
-                1.0,
-            );
+            let (prod, turned_prod) = products.split_at_mut(g.o * cl);
+            if turned {
+                gemm(
+                    (g.o, cl, k),
+                    turned_prod,
+                    View::rows(0, g.o).transposed(),
+                    false,
+                    w,
+                    View::rows(0, k),
+                    cols,
+                    View::rows(0, cl),
+                    1.0,
+                );
+                transpose(turned_prod, cl, g.o, prod);
+            } else {
+                gemm(
+                    (g.o, cl, k),
+                    prod,
+                    View::rows(0, cl),
+                    false,
+                    w,
+                    View::rows(0, k),
+                    cols,
+                    View::rows(0, cl),
+                    1.0,
+                );
+            }
             let (ow, step, span) = (g.ow, g.step(), g.row_span());
             simd(|| {
                 g.each_output_row(first, items, |p, at, oc| {
@@ -248,7 +268,10 @@ impl Kernel<2> for ParameterGrad {
         let (k, l, nl) = (g.rows(), g.positions(), g.n * g.positions());
         let mut out = vec![0f32; g.o * k + g.o];
         let (dw, db) = out.split_at_mut(g.o * k);
-        g.each_slice(false, |first, items, cols, _| {
+        // The product writes dW transposed (column by column): its packing then copies the
+        // gradient's o rows instead of the columns' c k k rows, often ten times as many.
+        let mut dwt = vec![0f32; if g.o > DOT_CHANNELS { g.o * k } else { 0 }];
+        g.each_slice(0, |first, items, cols, _| {
             let cl = items * l;
             simd(|| g.im2col(x, first, items, cols));
             if g.o <= DOT_CHANNELS {
@@ -267,8 +290,8 @@ impl Kernel<2> for ParameterGrad {
             // dW += gp[:, slice] cols^T
             gemm(
                 (g.o, k, cl),
-                dw,
-                View::rows(0, k),
+                &mut dwt,
+                View::rows(0, g.o).transposed(),
                 first > 0,
                 gp,
                 View::rows(first * l, nl),
@@ -277,6 +300,9 @@ impl Kernel<2> for ParameterGrad {
                 1.0,
             );
         });
+        if !dwt.is_empty() {
+            transpose(&dwt, k, g.o, dw);
+        }
         simd(|| {
             for (b, row) in db.iter_mut().zip(gp.chunks_exact(nl)) {
                 *b = super::fused::lane_sum(row, |v| v);
@@ -297,7 +323,7 @@ impl Kernel<2> for InputGrad {
         let (w, gp) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let (k, l, nl) = (g.rows(), g.positions(), g.n * g.positions());
         let mut dx = vec![0f32; g.n * g.c * g.h * g.w];
-        g.each_slice(false, |first, items, cols, _| {
+        g.each_slice(0, |first, items, cols, _| {
             let cl = items * l;
             // cols = W^T gp[:, slice]
             gemm(
@@ -391,7 +417,10 @@ mod tests {
         check(spec(5, 1, 2, Activation::Sigmoid), (2, 2, 6, 7), 3)?;
         check(spec(3, 2, 0, leaky), (1, 2, 9, 9), 2)?;
         // More channels than the weight gradient's dot-product path takes.
-        check(spec(3, 1, 1, leaky), (2, 5, 6, 6), DOT_CHANNELS + 4)
+        check(spec(3, 1, 1, leaky), (2, 5, 6, 6), DOT_CHANNELS + 4)?;
+        // Enough that the product is written transposed, and more than that.
+        check(spec(3, 1, 1, leaky), (2, 5, 7, 6), 64)?;
+        check(spec(3, 2, 1, leaky), (2, 5, 8, 8), 130)
     }
 
     #[test]

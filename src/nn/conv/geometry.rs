@@ -82,19 +82,19 @@ impl Geometry {
         (0..n).step_by(per).map(move |i| (i, per.min(n - i)))
     }
 
-    /// Calls `f(first item, items, columns, product)` for each slice of the batch, with
-    /// scratch for its columns `(rows, items * positions)` and, with `product`, for the
-    /// product `(o, items * positions)` (else an empty slice).
+    /// Calls `f(first item, items, columns, products)` for each slice of the batch, with
+    /// scratch for its columns `(rows, items * positions)` and for `products` products of
+    /// `o * items * positions` each (none: an empty slice).
     pub(super) fn each_slice(
         &self,
-        product: bool,
+        products: usize,
         mut f: impl FnMut(usize, usize, &mut [f32], &mut [f32]),
     ) {
         SCRATCH.with(|scratch| {
             let (cols, prod) = &mut *scratch.borrow_mut();
             for (first, items) in self.slices() {
                 let cl = items * self.positions();
-                let lens = (self.rows() * cl, if product { self.o * cl } else { 0 });
+                let lens = (self.rows() * cl, products * self.o * cl);
                 for (v, len) in [(&mut *cols, lens.0), (&mut *prod, lens.1)] {
                     if v.len() < len {
                         v.resize(len, 0.0);
