@@ -163,11 +163,15 @@ impl Geometry {
             if s == 1 {
                 dst[lo..hi].copy_from_slice(&x[from..from + hi - lo]);
             } else if s == 2 {
-                // A constant stride: the compiler turns it into vector loads and shuffles.
-                let src = &x[from..from + 2 * (hi - lo) - 1];
-                for (i, d) in dst[lo..hi].iter_mut().enumerate() {
-                    *d = src[2 * i];
+                // Pairs of a slice of exact length: no bounds checks, and the compiler turns
+                // the constant stride into vector loads and shuffles.
+                let n = hi - lo;
+                let pairs = &x[from..from + 2 * n - 1];
+                let (whole, last) = pairs.split_at(2 * (n - 1));
+                for (d, pair) in dst[lo..hi - 1].iter_mut().zip(whole.chunks_exact(2)) {
+                    *d = pair[0];
                 }
+                dst[hi - 1] = last[0];
             } else {
                 for (d, v) in dst[lo..hi].iter_mut().zip(x[from..].iter().step_by(s)) {
                     *d = *v;
