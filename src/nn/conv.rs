@@ -5,6 +5,8 @@
 //! broadcast bias, a two-op activation, a permute), each a tensor to allocate, fill, and add
 //! gradients into. Off the CPU it is candle's `conv2d` and ops: the same maths.
 
+use std::sync::Arc;
+
 use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
 mod geometry;
@@ -112,7 +114,10 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, spec: ConvSpec) -> Res
         return x.contiguous()?.apply_op3(
             &weight.contiguous()?,
             &bias.contiguous()?,
-            Fused(ConvLayer(spec)),
+            Fused(ConvLayer {
+                spec,
+                kept: std::sync::Mutex::new(None),
+            }),
         );
     }
     composed(x, weight, bias, spec)
@@ -144,8 +149,13 @@ fn pixel_shuffle(x: &Tensor) -> Result<Tensor> {
 /// Up to this many output channels, the weight gradient is dot products of rows.
 const DOT_CHANNELS: usize = 8;
 
-/// The layer's forward op: `(x, weight, bias)` -> output.
-struct ConvLayer(ConvSpec);
+/// The layer's forward op: `(x, weight, bias)` -> output. When the whole batch's columns
+/// make one product, it keeps them for the weight gradient, which would otherwise build
+/// them again (im2col was a sixth of a training step; the copy costs a memcpy).
+struct ConvLayer {
+    spec: ConvSpec,
+    kept: std::sync::Mutex<Option<Arc<Vec<f32>>>>,
+}
 
 impl Kernel<3> for ConvLayer {
     const NAME: &'static str = "fused-conv2d";
@@ -154,7 +164,8 @@ impl Kernel<3> for ConvLayer {
         &self,
         [(s1, l1), (s2, l2), (s3, l3)]: [Input<'_>; 3],
     ) -> Result<(CpuStorage, Shape)> {
-        let g = Geometry::new(self.0, l1.shape(), l2.shape())?;
+        let g = Geometry::new(self.spec, l1.shape(), l2.shape())?;
+        let one_slice = g.slices().count() == 1;
         let (x, w, b) = (
             values::<f32>(s1, l1)?,
             values::<f32>(s2, l2)?,
@@ -163,7 +174,7 @@ impl Kernel<3> for ConvLayer {
         if b.len() != g.o {
             bail!("conv2d: {} biases for {} channels", b.len(), g.o);
         }
-        let (k, l, act) = (g.rows(), g.positions(), self.0.activation);
+        let (k, l, act) = (g.rows(), g.positions(), self.spec.activation);
         let mut out = vec![0f32; g.n * g.o * l];
         // gemm packs the columns (c k k rows) for a product of more than 48 channels, unless
         // it writes the product transposed, when up to 128 channels it packs the weights
@@ -172,6 +183,10 @@ impl Kernel<3> for ConvLayer {
         g.each_slice(1 + turned as usize, |first, items, cols, products| {
             let cl = items * l;
             simd(|| g.im2col(x, first, items, cols));
+            if one_slice {
+                *self.kept.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Arc::new(cols.to_vec()));
+            }
             let (prod, turned_prod) = products.split_at_mut(g.o * cl);
             if turned {
                 gemm(
@@ -215,12 +230,13 @@ impl Kernel<3> for ConvLayer {
         y: &Tensor,
         grad: &Tensor,
     ) -> Result<[Option<Tensor>; 3]> {
-        let g = Geometry::new(self.0, x.shape(), weight.shape())?;
+        let g = Geometry::new(self.spec, x.shape(), weight.shape())?;
         // The gradient before the activation, laid out as the product: (o, n * positions).
         let gp = grad
             .contiguous()?
             .apply_op2_no_bwd(y, &Fused(PreActivationGrad(g)))?;
-        let params = x.apply_op2_no_bwd(&gp, &Fused(ParameterGrad(g)))?;
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let params = x.apply_op2_no_bwd(&gp, &Fused(ParameterGrad(g, kept)))?;
         let wlen = g.o * g.rows();
         let dw = params.narrow(0, 0, wlen)?.reshape(weight.shape())?;
         let db = params.narrow(0, wlen, g.o)?;
@@ -256,8 +272,9 @@ impl Kernel<2> for PreActivationGrad {
     }
 }
 
-/// `(x, pre-activation grad)` -> the weight's gradient then the bias's, in one vector.
-struct ParameterGrad(Geometry);
+/// `(x, pre-activation grad)` -> the weight's gradient then the bias's, in one vector; from
+/// the forward pass's columns when it kept them.
+struct ParameterGrad(Geometry, Option<Arc<Vec<f32>>>);
 
 impl Kernel<2> for ParameterGrad {
     const NAME: &'static str = "fused-conv2d-parameter-grad";
@@ -271,9 +288,15 @@ impl Kernel<2> for ParameterGrad {
         // The product writes dW transposed (column by column): its packing then copies the
         // gradient's o rows instead of the columns' c k k rows, often ten times as many.
         let mut dwt = vec![0f32; if g.o > DOT_CHANNELS { g.o * k } else { 0 }];
-        g.each_slice(0, |first, items, cols, _| {
+        g.each_slice(0, |first, items, scratch, _| {
             let cl = items * l;
-            simd(|| g.im2col(x, first, items, cols));
+            let cols = match &self.1 {
+                Some(kept) if kept.len() == scratch.len() => &kept[..],
+                _ => {
+                    simd(|| g.im2col(x, first, items, scratch));
+                    &*scratch
+                }
+            };
             if g.o <= DOT_CHANNELS {
                 // dW[oc, r] += gp[oc, slice] . cols[r]: both rows contiguous. (The
                 // product's packing costs more than the work for a few channels.)
