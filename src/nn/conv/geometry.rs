@@ -195,6 +195,14 @@ impl Geometry {
                 for (d, v) in dx[from..from + hi - lo].iter_mut().zip(src) {
                     *d += *v;
                 }
+            } else if s == 2 {
+                // As in im2col: pairs of an exact-length slice, without bounds checks.
+                let n = hi - lo;
+                let (whole, last) = dx[from..from + 2 * n - 1].split_at_mut(2 * (n - 1));
+                for (pair, v) in whole.chunks_exact_mut(2).zip(src) {
+                    pair[0] += *v;
+                }
+                last[0] += src[n - 1];
             } else {
                 for (d, v) in dx[from..].iter_mut().step_by(s).zip(src) {
                     *d += *v;
