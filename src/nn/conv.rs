@@ -467,13 +467,13 @@ mod tests {
 
     #[test]
     fn a_batch_too_big_for_one_product_is_done_in_slices() -> Result<()> {
-        // 800 rows x 4096 positions is more than one product's budget: one item a slice.
+        // 200 rows x 4096 positions is more than one product's budget: one item a slice.
         let g = Geometry::new(
             spec(5, 1, 2, Activation::Identity),
-            &Shape::from((3, 32, 64, 64)),
-            &Shape::from((2, 32, 5, 5)),
+            &Shape::from((3, 8, 64, 64)),
+            &Shape::from((2, 8, 5, 5)),
         )?;
         assert_eq!(g.slices().collect::<Vec<_>>(), vec![(0, 1), (1, 1), (2, 1)]);
-        check(spec(5, 1, 2, Activation::Sigmoid), (3, 32, 64, 64), 2)
+        check(spec(5, 1, 2, Activation::Sigmoid), (3, 8, 64, 64), 2)
     }
 }

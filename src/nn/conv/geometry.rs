@@ -7,11 +7,9 @@ use candle_core::{bail, Result, Shape};
 
 use super::ConvSpec;
 
-/// Columns per matrix product (in floats, 8 MiB): enough batch items to make a product worth
-/// its packing, and most of a training shard's layers in one product, whose columns the
-/// weight gradient then reuses (with 2 MiB, about a core's cache, the swap model trained
-/// 10% slower on one core).
-const COLUMN_BUDGET: usize = 1 << 21;
+/// Columns per matrix product (in floats): enough batch items to make a product worth its
+/// packing, few enough that the columns stay in cache.
+const COLUMN_BUDGET: usize = 1 << 19;
 
 thread_local! {
     /// The columns and the product's result, reused from call to call (each training shard
