@@ -169,7 +169,7 @@ impl<'a> ChunkScanner<'a> {
             self.input
                 .seek(chunk.seek, ..chunk.seek)
                 .map_err(|_| unsuitable("the source cannot seek"))?;
-        } else if std::mem::replace(&mut self.used, true) {
+        } else if self.used {
             // Chunks are handed out in order: the first goes to a fresh reader.
             return Err(unsuitable("the first chunk came to a used reader"));
         }

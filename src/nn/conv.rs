@@ -188,31 +188,15 @@ impl Kernel<3> for ConvLayer {
                     Some(Arc::new(cols.to_vec()));
             }
             let (prod, turned_prod) = products.split_at_mut(g.o * cl);
-            if turned {
-                gemm(
-                    (g.o, cl, k),
-                    turned_prod,
-                    View::rows(0, g.o).transposed(),
-                    false,
-                    w,
-                    View::rows(0, k),
-                    cols,
-                    View::rows(0, cl),
-                    1.0,
-                );
-                transpose(turned_prod, cl, g.o, prod);
+            let (dst, view) = if turned {
+                (&mut *turned_prod, View::rows(0, g.o).transposed())
             } else {
-                gemm(
-                    (g.o, cl, k),
-                    prod,
-                    View::rows(0, cl),
-                    false,
-                    w,
-                    View::rows(0, k),
-                    cols,
-                    View::rows(0, cl),
-                    1.0,
-                );
+                (&mut *prod, View::rows(0, cl))
+            };
+            let (kv, cv) = (View::rows(0, k), View::rows(0, cl));
+            gemm((g.o, cl, k), dst, view, false, w, kv, cols, cv, 1.0);
+            if turned {
+                transpose(turned_prod, cl, g.o, prod);
             }
             let (ow, step, span) = (g.ow, g.step(), g.row_span());
             simd(|| {
