@@ -5,8 +5,8 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
-    // The headers ffmpeg-sys-next builds against come from the same pkg-config, so the major
-    // version found here is the ABI the bindings expect.
+    // ffmpeg-sys-next finds the other FFmpeg libraries through the same pkg-config, so the
+    // libavfilter named here belongs to the FFmpeg that benjamin links.
     let major = std::process::Command::new("pkg-config")
         .args(["--modversion", "libavfilter"])
         .output()

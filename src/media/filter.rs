@@ -167,7 +167,7 @@ struct Api {
     get_frame: unsafe extern "C" fn(*mut c_void, *mut ffi::AVFrame) -> c_int,
 }
 
-/// The file name of the libavfilter the bindings were built against (see build.rs).
+/// The file name of the libavfilter that pkg-config reported at build time (see build.rs).
 const LIBRARY: &str = env!("BENJAMIN_AVFILTER_LIBRARY");
 
 impl Api {
