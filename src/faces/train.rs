@@ -400,7 +400,7 @@ impl Trainer {
             self.report.steps += 1;
             let mean = rec.iter().sum::<f32>() / rec.len() as f32;
             let every = (self.report.steps / 50).clamp(1, 25);
-            if self.report.steps % every == 0 || self.report.steps == 1 {
+            if self.report.steps.is_multiple_of(every) || self.report.steps == 1 {
                 self.report.history.push((self.report.steps, mean));
             }
             recent.push(rec);

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
+mod direct;
 mod geometry;
 
 use super::fused::{exp, on_cpu, simd, values, Fused, Input, Kernel};
 use super::gemm::{gemm, transpose, View};
+use direct::Padded;
 use geometry::Geometry;
 
 /// What follows a convolution's bias.
@@ -174,8 +176,24 @@ impl Kernel<3> for ConvLayer {
         if b.len() != g.o {
             bail!("conv2d: {} biases for {} channels", b.len(), g.o);
         }
-        let (k, l, act) = (g.rows(), g.positions(), self.spec.activation);
+        let (k, l) = (g.rows(), g.positions());
         let mut out = vec![0f32; g.n * g.o * l];
+        if g.direct() {
+            let mut prod = vec![0f32; g.o * g.n * l];
+            let input = padded_input(&g, x);
+            let at = |i, oc| (oc * g.n + i) * l;
+            direct::correlate(
+                &input,
+                (g.n, g.c),
+                w,
+                (g.o, g.spec.kernel),
+                (g.oh, g.ow),
+                &mut prod,
+                at,
+            );
+            simd(|| g.write_output(&prod, 0, g.n, b, &mut out));
+            return Ok((CpuStorage::F32(out), g.output_shape()));
+        }
         // gemm packs the columns (c k k rows) for a product of more than 48 channels, unless
         // it writes the product transposed, when up to 128 channels it packs the weights
         // instead; turning the product back costs far less than packing the columns.
@@ -198,12 +216,7 @@ impl Kernel<3> for ConvLayer {
             if turned {
                 transpose(turned_prod, cl, g.o, prod);
             }
-            let (ow, step, span) = (g.ow, g.step(), g.row_span());
-            simd(|| {
-                g.each_output_row(first, items, |p, at, oc| {
-                    act.write_row(&prod[p..p + ow], b[oc], &mut out[at..at + span], step)
-                })
-            });
+            simd(|| g.write_output(prod, first, items, b, &mut out));
         });
         Ok((CpuStorage::F32(out), g.output_shape()))
     }
@@ -232,6 +245,35 @@ impl Kernel<3> for ConvLayer {
         };
         Ok([dx, Some(dw), Some(db)])
     }
+}
+
+impl Geometry {
+    /// The product's sums `(o, items * positions)` for items `first..first + items` out to
+    /// `out` with the bias and the activation (and the shuffle, if any).
+    #[inline(always)]
+    fn write_output(&self, prod: &[f32], first: usize, items: usize, b: &[f32], out: &mut [f32]) {
+        let (ow, step, span, act) = (self.ow, self.step(), self.row_span(), self.spec.activation);
+        self.each_output_row(first, items, |p, at, oc| {
+            act.write_row(&prod[p..p + ow], b[oc], &mut out[at..at + span], step)
+        })
+    }
+}
+
+/// The input zero-padded for [`direct::correlate`] and [`direct::weight_grad`].
+fn padded_input(g: &Geometry, x: &[f32]) -> Padded {
+    let (k, plane) = (g.spec.kernel, g.h * g.w);
+    Padded::new(x, g.n * g.c, (g.h, g.w), g.spec.pad, (g.ow, k), |p| {
+        p * plane
+    })
+}
+
+/// The pre-activation gradient `(o, n * positions)` as planes item by item, padded by `pad`
+/// for a kernel reaching `reach` (output width, kernel) across it.
+fn padded_grad(g: &Geometry, gp: &[f32], pad: usize, reach: (usize, usize)) -> Padded {
+    let (n, o, l) = (g.n, g.o, g.positions());
+    Padded::new(gp, n * o, (g.oh, g.ow), pad, reach, |p| {
+        ((p % o) * n + p / o) * l
+    })
 }
 
 /// `(grad, output)` -> the gradient before the activation, in the product's layout.
@@ -266,9 +308,30 @@ impl Kernel<2> for ParameterGrad {
     fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
         let (x, gp) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
-        let (k, l, nl) = (g.rows(), g.positions(), g.n * g.positions());
+        let (k, nl) = (g.rows(), g.n * g.positions());
         let mut out = vec![0f32; g.o * k + g.o];
         let (dw, db) = out.split_at_mut(g.o * k);
+        if g.direct() {
+            let (kernel, input) = (g.spec.kernel, padded_input(g, x));
+            let grad = padded_grad(g, gp, 0, (g.ow, 1));
+            direct::weight_grad(&input, &grad, (g.n, g.c), (g.o, kernel), (g.oh, g.ow), dw);
+        } else {
+            self.by_columns(x, gp, dw);
+        }
+        simd(|| {
+            for (b, row) in db.iter_mut().zip(gp.chunks_exact(nl)) {
+                *b = super::fused::lane_sum(row, |v| v);
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from(g.o * k + g.o)))
+    }
+}
+
+impl ParameterGrad {
+    /// `dw = gp cols^T`, slice by slice of the batch.
+    fn by_columns(&self, x: &[f32], gp: &[f32], dw: &mut [f32]) {
+        let g = &self.0;
+        let (k, l, nl) = (g.rows(), g.positions(), g.n * g.positions());
         // The product writes dW transposed (column by column): its packing then copies the
         // gradient's o rows instead of the columns' c k k rows, often ten times as many.
         let mut dwt = vec![0f32; if g.o > DOT_CHANNELS { g.o * k } else { 0 }];
@@ -310,12 +373,6 @@ impl Kernel<2> for ParameterGrad {
         if !dwt.is_empty() {
             transpose(&dwt, k, g.o, dw);
         }
-        simd(|| {
-            for (b, row) in db.iter_mut().zip(gp.chunks_exact(nl)) {
-                *b = super::fused::lane_sum(row, |v| v);
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from(g.o * k + g.o)))
     }
 }
 
@@ -330,6 +387,29 @@ impl Kernel<2> for InputGrad {
         let (w, gp) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
         let (k, l, nl) = (g.rows(), g.positions(), g.n * g.positions());
         let mut dx = vec![0f32; g.n * g.c * g.h * g.w];
+        if g.direct() {
+            // The correlation of the gradient, padded so that every input pixel sees each
+            // output it fed, with the kernel flipped and its channels swapped.
+            let kernel = g.spec.kernel;
+            let grad = padded_grad(g, gp, kernel - 1 - g.spec.pad, (g.w, kernel));
+            let mut flipped = vec![0f32; w.len()];
+            for (i, v) in w.iter().enumerate() {
+                let (oc, ci, t) = (i / k, i / (kernel * kernel) % g.c, i % (kernel * kernel));
+                flipped[(ci * g.o + oc) * kernel * kernel + kernel * kernel - 1 - t] = *v;
+            }
+            let plane = g.h * g.w;
+            let at = |i, ci| (i * g.c + ci) * plane;
+            direct::correlate(
+                &grad,
+                (g.n, g.o),
+                &flipped,
+                (g.c, kernel),
+                (g.h, g.w),
+                &mut dx,
+                at,
+            );
+            return Ok((CpuStorage::F32(dx), Shape::from((g.n, g.c, g.h, g.w))));
+        }
         g.each_slice(0, |first, items, cols, _| {
             let cl = items * l;
             // cols = W^T gp[:, slice]
@@ -428,6 +508,18 @@ mod tests {
         // Enough that the product is written transposed, and more than that.
         check(spec(3, 1, 1, leaky), (2, 5, 7, 6), 64)?;
         check(spec(3, 2, 1, leaky), (2, 5, 8, 8), 130)
+    }
+
+    #[test]
+    fn few_channels_at_stride_one_take_the_direct_path_with_every_gradient() -> Result<()> {
+        let leaky = Activation::Leaky(0.1);
+        // Rows longer than a block and not a whole number of them; no padding at all.
+        check(spec(3, 1, 0, leaky), (2, 5, 9, 21), 4)?;
+        // A discriminator's logits: one channel from many.
+        check(spec(3, 1, 1, Activation::Identity), (2, 40, 8, 8), 1)?;
+        // A face and its mask, in a block of three channels and a ragged row.
+        check(spec(5, 1, 2, Activation::Sigmoid), (1, 3, 5, 37), 3)?;
+        check(spec(5, 1, 1, leaky), (3, 6, 7, 6), 2)
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn number_words(n: u64) -> String {
     }
     if n < 100 {
         let t = TENS[(n / 10) as usize];
-        return if n % 10 == 0 {
+        return if n.is_multiple_of(10) {
             t.to_string()
         } else {
             format!("{t}-{}", ONES[(n % 10) as usize])

@@ -57,6 +57,13 @@ impl Geometry {
         })
     }
 
+    /// Whether [`super::direct`] computes this layer: stride 1 and at most a few output
+    /// channels, where columns would cost far more than the arithmetic.
+    pub(super) fn direct(&self) -> bool {
+        let s = self.spec;
+        s.stride == 1 && !s.shuffle && s.pad < s.kernel && self.o <= super::direct::BLOCK
+    }
+
     /// Rows of the columns (and of the weight matrix): one per input channel and tap.
     pub(super) fn rows(&self) -> usize {
         self.c * self.spec.kernel * self.spec.kernel

@@ -89,7 +89,7 @@ impl LanguageModel {
         let net = match config.arch {
             Arch::Gpt => {
                 anyhow::ensure!(
-                    config.heads > 0 && config.width % config.heads == 0,
+                    config.heads > 0 && config.width.is_multiple_of(config.heads),
                     "GPT width must divide into its heads"
                 );
                 Net::Gpt(gpt::Gpt::new(config, vb)?)
