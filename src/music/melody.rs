@@ -176,7 +176,11 @@ pub fn sample_melody(
                 };
                 prev_chord_tone = span.chord.contains(p);
                 prev = Some(p);
-                let accent = if t.is_multiple_of(4 * SIXTEENTH) { 8 } else { 0 };
+                let accent = if t.is_multiple_of(4 * SIXTEENTH) {
+                    8
+                } else {
+                    0
+                };
                 notes.push(Note {
                     start: t,
                     length,
