@@ -166,10 +166,11 @@ def main():
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         g_loss, d_loss = 0, 0
-        for i, s in enumerate(sets):
-            idx = torch.randint(len(s), (batch,))
-            inp, tgt, region = random_warp(s[idx])
-            face, mask = decs[i](enc(inp))
+        warped = [random_warp(s[torch.randint(len(s), (batch,))]) for s in sets]
+        # The shared encoder takes both identities' faces as one batch, as benjamin's does.
+        codes = enc(torch.cat([inp for inp, _, _ in warped])).split(batch)
+        for i, (inp, tgt, region) in enumerate(warped):
+            face, mask = decs[i](codes[i])
             comp = mask * face + (1 - mask) * inp
             rec = (comp - tgt).abs().mean()
             raw = (face - tgt).abs().mean()

@@ -313,21 +313,25 @@ impl Trainer {
             crate::nn::sharded_gradients(&dev, opts.batch, |start, len| {
                 let share = len as f32 / opts.batch as f32;
                 let (mut g_loss, mut d_loss) = (None::<Tensor>, None::<Tensor>);
-                for (id, (inp, tgt, region)) in batches.iter().enumerate() {
-                    let (inp, tgt) = (inp.narrow(0, start, len)?, tgt.narrow(0, start, len)?);
+                let inputs = (batches.iter())
+                    .map(|(inp, _, _)| inp.narrow(0, start, len))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                let painted = model.forward_each(&inputs)?;
+                for (id, (_, tgt, region)) in batches.iter().enumerate() {
+                    let (inp, tgt) = (&inputs[id], tgt.narrow(0, start, len)?);
                     let region = region.narrow(0, start, len)?;
-                    let (face, mask) = model.forward(&inp, id)?;
-                    let comp = (mask.broadcast_mul(&face)?
-                        + mask.affine(-1.0, 1.0)?.broadcast_mul(&inp)?)?;
+                    let (face, mask) = (&painted[id].0, &painted[id].1);
+                    let comp = (mask.broadcast_mul(face)?
+                        + mask.affine(-1.0, 1.0)?.broadcast_mul(inp)?)?;
                     let rec = (&comp - &tgt)?.abs()?.mean_all()?;
-                    let raw = (&face - &tgt)?.abs()?.mean_all()?;
+                    let raw = (face - &tgt)?.abs()?.mean_all()?;
                     let adv = (disc.nets[id].forward(&comp)? - 1.0)?.sqr()?.mean_all()?;
                     {
                         let mut w = watched.lock().expect("no shard panicked");
                         w[id].0 += rec.to_scalar::<f32>()? * share;
                         w[id].1 += adv.to_scalar::<f32>()? * share;
                     }
-                    let mask_loss = (&mask - &region)?.abs()?.mean_all()?;
+                    let mask_loss = (mask - &region)?.abs()?.mean_all()?;
                     let loss = (((&rec + (raw * 0.5)?)? + (mask_loss * opts.mask_weight)?)?
                         + (adv * opts.adversarial)?)?;
                     g_loss = Some(match g_loss {
