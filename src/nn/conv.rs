@@ -11,6 +11,7 @@ use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
 mod direct;
 mod geometry;
+mod lanes;
 
 use super::fused::{exp, on_cpu, simd, values, Fused, Input, Kernel};
 use super::gemm::{gemm, transpose, View};
