@@ -11,6 +11,8 @@ use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
 mod direct;
 mod geometry;
+
+mod implicit;
 mod lanes;
 
 use super::fused::{exp, on_cpu, simd, values, Fused, Input, Kernel};
@@ -195,6 +197,12 @@ impl Kernel<3> for ConvLayer {
             simd(|| g.write_output(&prod, 0, g.n, b, &mut out));
             return Ok((CpuStorage::F32(out), g.output_shape()));
         }
+        if implicit::fits(&g) {
+            let mut prod = vec![0f32; g.o * g.n * l];
+            implicit::forward(&g, x, w, &mut prod);
+            simd(|| g.write_output(&prod, 0, g.n, b, &mut out));
+            return Ok((CpuStorage::F32(out), g.output_shape()));
+        }
         g.each_slice(1, |first, items, cols, prod| {
             let cl = items * l;
             simd(|| g.im2col(x, first, items, cols));
@@ -303,6 +311,8 @@ impl Kernel<2> for ParameterGrad {
             let (kernel, input) = (g.spec.kernel, padded_input(g, x));
             let grad = padded_grad(g, gp, 0, (g.ow, 1));
             direct::weight_grad(&input, &grad, (g.n, g.c), (g.o, kernel), (g.oh, g.ow), dw);
+        } else if implicit::fits(g) {
+            implicit::weight_grad(g, x, gp, dw);
         } else {
             self.by_columns(x, gp, dw);
         }
@@ -505,6 +515,28 @@ mod tests {
         // Many channels, with many positions (dW turned) and with few (dW as it is).
         check(spec(3, 1, 1, leaky), (2, 5, 12, 11), 64)?;
         check(spec(3, 2, 1, leaky), (2, 5, 8, 8), 130)
+    }
+
+    #[test]
+    fn many_channels_at_stride_two_take_the_implicit_path_with_every_gradient() -> Result<()> {
+        let leaky = Activation::Leaky(0.1);
+        // Batches of more than one product's columns; rows of whole blocks and ragged ones;
+        // all three kernels. (The reference, candle, takes only sizes the stride divides.)
+        let cases = [
+            (spec(4, 2, 1, leaky), (3, 16, 64, 64), 64),
+            (spec(5, 2, 2, leaky), (3, 16, 41, 41), 64),
+            (spec(3, 2, 1, Activation::Identity), (5, 24, 49, 47), 128),
+        ];
+        for (s, shape, o) in cases {
+            let g = Geometry::new(
+                s,
+                &Shape::from(shape),
+                &Shape::from((o, shape.1, s.kernel, s.kernel)),
+            )?;
+            assert!(implicit::fits(&g), "{s:?} {shape:?}");
+            check(s, shape, o)?;
+        }
+        Ok(())
     }
 
     #[test]

@@ -79,8 +79,18 @@ impl Padded {
         Padded { data, rows, stride }
     }
 
-    fn plane(&self) -> usize {
+    /// Floats from one plane to the next.
+    pub(super) fn plane(&self) -> usize {
         self.rows * self.stride
+    }
+
+    /// Floats from one row to the next.
+    pub(super) fn row(&self) -> usize {
+        self.stride
+    }
+
+    pub(super) fn data(&self) -> &[f32] {
+        &self.data
     }
 }
 
