@@ -4,6 +4,10 @@
 //! composes the same layer from about eight graph nodes (columns, product, reshapes, a
 //! broadcast bias, a two-op activation, a permute), each a tensor to allocate, fill, and add
 //! gradients into. Off the CPU it is candle's `conv2d` and ops: the same maths.
+//!
+//! Two kinds of layer skip the columns: stride-1 layers of at most four output channels
+//! ([`direct`]: the face and its mask, the discriminators' logits), and stride-2 layers whose
+//! columns would take more than one product ([`implicit`]: the encoder's 5x5 steps down).
 
 use std::sync::Arc;
 
@@ -11,7 +15,6 @@ use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
 mod direct;
 mod geometry;
-
 mod implicit;
 mod lanes;
 
