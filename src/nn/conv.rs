@@ -522,13 +522,16 @@ mod tests {
 
     #[test]
     fn many_channels_at_stride_two_take_the_implicit_path_with_every_gradient() -> Result<()> {
-        let leaky = Activation::Leaky(0.1);
         // Batches of more than one product's columns; rows of whole blocks and ragged ones;
         // all three kernels. (The reference, candle, takes only sizes the stride divides.)
+        // No kink in the activation: among tens of thousands of outputs, one within rounding
+        // of zero would take the leaky slope on one side and not the other, and the
+        // gradients would differ by far more than rounding. The activations are tested above.
+        let id = Activation::Identity;
         let cases = [
-            (spec(4, 2, 1, leaky), (3, 16, 64, 64), 64),
-            (spec(5, 2, 2, leaky), (3, 16, 41, 41), 64),
-            (spec(3, 2, 1, Activation::Identity), (5, 24, 49, 47), 128),
+            (spec(4, 2, 1, id), (3, 16, 64, 64), 64),
+            (spec(5, 2, 2, id), (3, 16, 41, 41), 64),
+            (spec(3, 2, 1, id), (5, 24, 49, 47), 128),
         ];
         for (s, shape, o) in cases {
             let g = Geometry::new(
