@@ -280,7 +280,15 @@ impl WeightGrad<'_> {
 mod tests {
     use super::*;
 
-    /// The sums of [`correlate`] and [`weight_grad`] one by one, with a pad of 1.
+    /// Input pixel `(y - 1, x - 1)` of plane `plane` (`h x w`), zero outside: a pad of 1.
+    fn padded_at(x: &[f32], plane: usize, (h, w): (usize, usize), y: usize, x_: usize) -> f32 {
+        if y == 0 || x_ == 0 || y > h || x_ > w {
+            return 0.0;
+        }
+        x[(plane * h + y - 1) * w + x_ - 1]
+    }
+
+    /// The sums of [`correlate`] one by one, with a pad of 1.
     fn naive(
         x: &[f32],
         w: &[f32],
@@ -298,12 +306,7 @@ mod tests {
                         for ci in 0..cin {
                             for ky in 0..k {
                                 for kx in 0..k {
-                                    let (iy, ix) = ((y + ky) as isize - 1, (xo + kx) as isize - 1);
-                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
-                                        continue;
-                                    }
-                                    let v =
-                                        x[((i * cin + ci) * h + iy as usize) * wd + ix as usize];
+                                    let v = padded_at(x, i * cin + ci, (h, wd), y + ky, xo + kx);
                                     s += w[((co * cin + ci) * k + ky) * k + kx] * v;
                                 }
                             }
@@ -374,11 +377,7 @@ mod tests {
                 for i in 0..n {
                     for y in 0..oh {
                         for xo in 0..ow {
-                            let (iy, ix) = ((y + ky) as isize - 1, (xo + kx) as isize - 1);
-                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
-                                continue;
-                            }
-                            let v = x[((i * cin + ci) * h + iy as usize) * wd + ix as usize];
+                            let v = padded_at(&x, i * cin + ci, (h, wd), y + ky, xo + kx);
                             s += want[((i * cout + co) * oh + y) * ow + xo] * v;
                         }
                     }

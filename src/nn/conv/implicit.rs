@@ -152,19 +152,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], gp: &[f32], dw: &mut [f32]) {
     let nl = g.n * g.positions();
     assert!(fits(g) && gp.len() == g.o * nl && dw.len() == g.o * g.rows());
     let taps = Taps::new(g, x);
-    // Position by position, the channels side by side: a vector load per block.
-    let mut by_position = vec![0f32; nl * g.o];
-    transpose(gp, g.o, nl, &mut by_position);
-    let positions: Vec<usize> = (0..g.n)
-        .flat_map(|i| (0..g.oh).flat_map(move |oy| (0..g.ow).map(move |ox| (i, oy, ox))))
-        .map(|(i, oy, ox)| taps.position(g, i, oy, ox))
-        .collect();
-    let job = WeightGrad {
-        g,
-        taps: &taps,
-        grad: &by_position,
-        positions: &positions,
-    };
+    let job = WeightGrad::new(g, &taps, gp);
     // SAFETY: as in `forward`; the positions are those of the output, and each reads taps
     // up to k - 1 to its right.
     unsafe { on_lanes!(job.run(dw)) }
@@ -173,11 +161,29 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], gp: &[f32], dw: &mut [f32]) {
 struct WeightGrad<'a> {
     g: &'a Geometry,
     taps: &'a Taps,
-    grad: &'a [f32],
-    positions: &'a [usize],
+    /// The gradient position by position, the channels side by side: a vector load a block.
+    grad: Vec<f32>,
+    /// Each output position's offset in the padded input.
+    positions: Vec<usize>,
 }
 
-impl WeightGrad<'_> {
+impl<'a> WeightGrad<'a> {
+    fn new(g: &'a Geometry, taps: &'a Taps, gp: &[f32]) -> Self {
+        let nl = g.n * g.positions();
+        let mut grad = vec![0f32; nl * g.o];
+        transpose(gp, g.o, nl, &mut grad);
+        let positions = (0..g.n)
+            .flat_map(|i| (0..g.oh).flat_map(move |oy| (0..g.ow).map(move |ox| (i, oy, ox))))
+            .map(|(i, oy, ox)| taps.position(g, i, oy, ox))
+            .collect();
+        WeightGrad {
+            g,
+            taps,
+            grad,
+            positions,
+        }
+    }
+
     #[inline(always)]
     unsafe fn run<V: Lanes>(&self, dw: &mut [f32]) {
         match self.g.spec.kernel {
@@ -270,20 +276,9 @@ mod tests {
             }
         };
         close(&fast, &plain);
-        let mut by_position = vec![0f32; gp.len()];
-        transpose(&gp, o, n * g.positions(), &mut by_position);
-        let positions: Vec<usize> = (0..n)
-            .flat_map(|i| (0..g.oh).flat_map(move |oy| (0..g.ow).map(move |ox| (i, oy, ox))))
-            .map(|(i, oy, ox)| taps.position(&g, i, oy, ox))
-            .collect();
         let (mut fast, mut plain) = (vec![0f32; wt.len()], vec![0f32; wt.len()]);
         weight_grad(&g, &x, &gp, &mut fast);
-        let job = WeightGrad {
-            g: &g,
-            taps: &taps,
-            grad: &by_position,
-            positions: &positions,
-        };
+        let job = WeightGrad::new(&g, &taps, &gp);
         unsafe { job.run::<Plain>(&mut plain) };
         close(&fast, &plain);
     }
