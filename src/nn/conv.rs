@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
+#[macro_use]
+mod lanes;
 mod direct;
 mod geometry;
 mod implicit;
-mod lanes;
 
 use super::fused::{exp, on_cpu, simd, values, Fused, Input, Kernel};
 use super::gemm::{gemm, transpose, View};

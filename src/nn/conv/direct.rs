@@ -9,7 +9,9 @@
 //! with the kernel flipped and its channels swapped; the weight's gradient is dot products
 //! of the output gradient with shifted input rows.
 
-use super::lanes::{self, Lanes, Plain};
+use super::lanes::Lanes;
+#[cfg(test)]
+use super::lanes::Plain;
 
 /// Output channels summed together (their accumulators stay in registers).
 pub(super) const BLOCK: usize = 4;
@@ -21,28 +23,17 @@ const WIDE: usize = 2 * LANES;
 const ROWS: usize = 8;
 
 /// `$job.$run::<V, B>(..)` with the block's channel count `B` (1 to [`BLOCK`]) as a
-/// constant, so that the block's accumulators are registers; `V` is AVX-512 or AVX2 where
-/// the CPU has it, eight plain floats elsewhere.
+/// constant, so that the block's accumulators are registers, and `V` the vectors this CPU
+/// has (see [`on_lanes`]).
 macro_rules! by_block {
-    ($b:expr, $job:ident.$run:ident($($arg:expr),*)) => {{
-        macro_rules! blocks {
-            ($v:ty) => {
-                match $b {
-                    1 => $job.$run::<$v, 1>($($arg),*),
-                    2 => $job.$run::<$v, 2>($($arg),*),
-                    3 => $job.$run::<$v, 3>($($arg),*),
-                    _ => $job.$run::<$v, BLOCK>($($arg),*),
-                }
-            };
-        }
-        match lanes::Level::here() {
-            #[cfg(target_arch = "x86_64")]
-            lanes::Level::Avx512 => lanes::avx512(|| blocks!(lanes::Avx512)),
-            #[cfg(target_arch = "x86_64")]
-            lanes::Level::Avx2 => lanes::avx2(|| blocks!(lanes::Avx2)),
-            _ => blocks!(Plain),
-        }
-    }};
+    ($b:expr, $job:ident.$run:ident($($arg:expr),*)) => {
+        on_lanes!(V => match $b {
+            1 => $job.$run::<V, 1>($($arg),*),
+            2 => $job.$run::<V, 2>($($arg),*),
+            3 => $job.$run::<V, 3>($($arg),*),
+            _ => $job.$run::<V, BLOCK>($($arg),*),
+        })
+    };
 }
 
 /// Planes zero-padded by `pad` on every side, each `rows` rows of `stride` floats, with room

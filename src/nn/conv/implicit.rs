@@ -13,7 +13,9 @@
 
 use super::direct::Padded;
 use super::geometry::Geometry;
-use super::lanes::{self, Lanes, Plain};
+use super::lanes::Lanes;
+#[cfg(test)]
+use super::lanes::Plain;
 use crate::nn::gemm::transpose;
 
 /// Vectors of output channels the forward pass sums together, and output positions along
@@ -25,19 +27,6 @@ const POSITIONS: usize = 8;
 const GRAD_VECTORS: usize = 4;
 /// The layers' stride.
 const STRIDE: usize = 2;
-
-/// Runs `$job.$run::<V>(..)` with the widest vectors this CPU has.
-macro_rules! on_lanes {
-    ($job:ident.$run:ident($($arg:expr),*)) => {
-        match lanes::Level::here() {
-            #[cfg(target_arch = "x86_64")]
-            lanes::Level::Avx512 => lanes::avx512(|| $job.$run::<lanes::Avx512>($($arg),*)),
-            #[cfg(target_arch = "x86_64")]
-            lanes::Level::Avx2 => lanes::avx2(|| $job.$run::<lanes::Avx2>($($arg),*)),
-            _ => $job.$run::<Plain>($($arg),*),
-        }
-    };
-}
 
 /// Whether this module computes the layer: stride 2, a multiple of 64 output channels (four
 /// AVX-512 vectors), rows of at least a block of positions, a kernel of 3 to 5, enough input
@@ -89,7 +78,7 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], prod: &mut [f32]) {
     let job = Forward { g, taps: &taps, w };
     // SAFETY: `Taps::new` pads the planes so that every tap of every position block reads
     // inside them (rows 2 oy + ky, columns up to 2 (ow rounded up) + k - 1).
-    unsafe { on_lanes!(job.run(prod)) }
+    unsafe { on_lanes!(V => job.run::<V>(prod)) }
 }
 
 struct Forward<'a> {
@@ -155,7 +144,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], gp: &[f32], dw: &mut [f32]) {
     let job = WeightGrad::new(g, &taps, gp);
     // SAFETY: as in `forward`; the positions are those of the output, and each reads taps
     // up to k - 1 to its right.
-    unsafe { on_lanes!(job.run(dw)) }
+    unsafe { on_lanes!(V => job.run::<V>(dw)) }
 }
 
 struct WeightGrad<'a> {

@@ -3,6 +3,29 @@
 //! generic over [`Lanes`] and runs inside [`avx512`] or [`avx2`], which compile it for
 //! those instructions.
 
+/// `$body` with the type `$v` naming the widest vectors this CPU has ([`Avx512`], [`Avx2`],
+/// or [`Plain`]), compiled for them: `on_lanes!(V => job.run::<V>(..))`.
+macro_rules! on_lanes {
+    ($v:ident => $body:expr) => {
+        match $crate::nn::conv::lanes::Level::here() {
+            #[cfg(target_arch = "x86_64")]
+            $crate::nn::conv::lanes::Level::Avx512 => $crate::nn::conv::lanes::avx512(|| {
+                type $v = $crate::nn::conv::lanes::Avx512;
+                $body
+            }),
+            #[cfg(target_arch = "x86_64")]
+            $crate::nn::conv::lanes::Level::Avx2 => $crate::nn::conv::lanes::avx2(|| {
+                type $v = $crate::nn::conv::lanes::Avx2;
+                $body
+            }),
+            _ => {
+                type $v = $crate::nn::conv::lanes::Plain;
+                $body
+            }
+        }
+    };
+}
+
 /// Vector operations the kernels are written in.
 pub(super) trait Lanes: Copy {
     /// Floats in one vector.
