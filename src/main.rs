@@ -133,16 +133,24 @@ struct TrainScreenplayArgs {
     /// Corpus folder with noir/, scifi/, romance/ sub-folders (or one plain text file).
     #[arg(long, default_value = "corpora")]
     corpus: PathBuf,
-    /// Model architecture.
-    #[arg(long, value_enum, default_value = "gpt")]
+    /// Model architecture: llama fine-tunes adapters on the pretrained base; gpt and lstm
+    /// train from scratch.
+    #[arg(long, value_enum, default_value = "llama")]
     arch: Arch,
+    /// The pretrained base for --arch llama: a GGUF file or a folder holding one (default:
+    /// the one `scripts/setup.sh` unpacks).
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Adapter rank for --arch llama.
+    #[arg(long, default_value_t = 8)]
+    rank: usize,
     /// Wall-clock budget in hours; training stops inside it and keeps the best checkpoint.
     #[arg(long, default_value_t = 0.25)]
     hours: f64,
     /// Output folder (config.json, model.safetensors, tokenizer.json, checkpoint/). Resumes from its checkpoint.
     #[arg(long, default_value = "models/screenplay")]
     out: PathBuf,
-    /// Tokenizer vocabulary: 260 is one token per byte (character level), more learns BPE merges.
+    /// Tokenizer vocabulary (gpt, lstm): 260 is one token per byte (character level), more learns BPE merges.
     #[arg(long, default_value_t = 1024)]
     vocab: usize,
     /// Stop after this many steps even if time is left.
@@ -309,8 +317,19 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(TrainCommand::Screenplay(a)) => {
             let docs = lm::train::read_corpus(&a.corpus)?;
             let texts: Vec<String> = docs.iter().map(|d| d.text.clone()).collect();
-            let tokenizer = lm::ScreenplayTokenizer::train(&texts, a.vocab)?;
-            let mut config = lm::ModelConfig::default_for(a.arch, tokenizer.vocab_size());
+            let base = match a.arch {
+                Arch::Llama => Some(lm::base::locate(a.base.as_deref())?),
+                _ => None,
+            };
+            let (tokenizer, config) = match &base {
+                Some(b) => (b.tokenizer()?, lm::ModelConfig::on_base(b, a.rank, 256)),
+                None => {
+                    let tokenizer = lm::ScreenplayTokenizer::train(&texts, a.vocab)?;
+                    let config = lm::ModelConfig::default_for(a.arch, tokenizer.vocab_size());
+                    (tokenizer, config)
+                }
+            };
+            let mut config = config;
             config.layers = a.layers.unwrap_or(config.layers);
             config.width = a.width.unwrap_or(config.width);
             config.heads = a.heads.unwrap_or(config.heads);
@@ -334,7 +353,8 @@ fn run(cli: Cli) -> Result<()> {
                 a.corpus.display(),
                 tokenizer.vocab_size()
             ));
-            let report = lm::train::train(&docs, &tokenizer, &opts, &a.out, &progress)?;
+            let report =
+                lm::train::train(&docs, &tokenizer, &opts, &a.out, &progress, base.as_ref())?;
             if cli.json {
                 print_json(&report);
             } else if !cli.quiet {

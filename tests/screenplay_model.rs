@@ -39,6 +39,7 @@ fn tiny(arch: Arch, vocab: usize) -> ModelConfig {
         heads: 2,
         width: 32,
         hidden: 48,
+        adapters: None,
     }
 }
 
@@ -61,7 +62,7 @@ fn tokenizer() -> ScreenplayTokenizer {
 #[test]
 fn both_architectures_overfit_a_tiny_text() {
     let tok = tokenizer();
-    let (data, _) = split(&docs(), &tok).unwrap();
+    let (data, _) = split(&docs(), &tok, false).unwrap();
     for arch in [Arch::Gpt, Arch::Lstm] {
         let opts = options(tiny(arch, tok.vocab_size()), 150);
         let model = LanguageModel::new(&opts.config, &Device::Cpu).unwrap();
@@ -81,7 +82,7 @@ fn both_architectures_overfit_a_tiny_text() {
 #[test]
 fn a_resumed_checkpoint_takes_the_same_next_steps() {
     let tok = tokenizer();
-    let (data, _) = split(&docs(), &tok).unwrap();
+    let (data, _) = split(&docs(), &tok, false).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for arch in [Arch::Gpt, Arch::Lstm] {
         let opts = options(tiny(arch, tok.vocab_size()), 40);
@@ -124,7 +125,7 @@ fn trained_bundle() -> ModelBundle {
     let tok = tokenizer();
     let dir = tempfile::tempdir().unwrap();
     let opts = options(tiny(Arch::Gpt, tok.vocab_size()), 250);
-    let report = train::train(&docs(), &tok, &opts, dir.path(), &Progress::hidden()).unwrap();
+    let report = train::train(&docs(), &tok, &opts, dir.path(), &Progress::hidden(), None).unwrap();
     assert_eq!(report.steps, 250);
     ModelBundle::load_dir(dir.path(), &Device::Cpu).unwrap()
 }
@@ -138,6 +139,7 @@ fn request(seed: u64) -> DraftRequest {
             title: "Wet Streets".into(),
             line: Some("Where were you at midnight?".into()),
             prop: Some("brass key".into()),
+            cast: Vec::new(),
         },
         sampling: SamplingOptions::default(),
         max_tokens: 1500,
@@ -170,6 +172,21 @@ fn seeded_drafts_repeat_and_keep_the_constraints() {
         .scenes
         .iter()
         .all(|sc| !sc.heading.place.is_empty() && !sc.elements.is_empty()));
+
+    // With a cast, the model's SAM and VERA become cast members while it writes, and the
+    // required line goes to one of them.
+    let cast: Vec<String> = ["ROSA", "DUKE"].map(String::from).to_vec();
+    let mut req = request(5);
+    req.constraints.cast = cast.clone();
+    let draft = write_draft(&bundle, &req, None, |_| {}).unwrap();
+    let s = repair(&draft, &req.constraints).unwrap();
+    assert!(!s.characters.is_empty(), "{draft}");
+    assert!(
+        s.characters.iter().all(|c| cast.contains(c)),
+        "{:?} outside the cast in:\n{draft}",
+        s.characters
+    );
+    assert!(draft.contains("Where were you at midnight?"), "{draft}");
 }
 
 #[test]
@@ -186,6 +203,7 @@ fn the_screenplay_stage_writes_takes_hand_edits_and_rewrites_on_a_new_seed() {
         &options(tiny(Arch::Gpt, tok.vocab_size()), 250),
         model_dir.path(),
         &Progress::hidden(),
+        None,
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,62 @@ impl Module for Linear {
     }
 }
 
+/// `x W^T` with a weight that does not learn (a pretrained base under adapters): its backward
+/// pass gives only `dx`; candle's product would also work out the weight's gradient, as much
+/// arithmetic again, only to drop it.
+pub fn frozen_linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let inputs = *dims.last().unwrap_or(&0);
+    let flat = x.reshape(((), inputs))?;
+    let y = if on_cpu(&flat) && on_cpu(weight) {
+        flat.contiguous()?
+            .apply_op2(weight, Fused(FrozenLinearOp))?
+    } else {
+        flat.matmul(&weight.detach().t()?)?
+    };
+    let mut shape = dims;
+    *shape.last_mut().unwrap_or(&mut 0) = weight.dim(0)?;
+    y.reshape(shape)
+}
+
+struct FrozenLinearOp;
+
+impl Kernel<2> for FrozenLinearOp {
+    const NAME: &'static str = "frozen-linear";
+
+    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = (values::<f32>(s1, l1)?, values::<f32>(s2, l2)?);
+        let (rows, inputs) = l1.shape().dims2()?;
+        let (outputs, w_inputs) = l2.shape().dims2()?;
+        if w_inputs != inputs {
+            candle_core::bail!(
+                "linear: input rows of {inputs} against a weight of {outputs}x{w_inputs}"
+            );
+        }
+        let mut y = vec![0f32; rows * outputs];
+        product(
+            (rows, outputs, inputs),
+            &mut y,
+            false,
+            x,
+            (inputs, 1),
+            w,
+            (1, inputs),
+        );
+        Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
+    }
+
+    fn backward(
+        &self,
+        [_, w]: [&Tensor; 2],
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 2]> {
+        let dx = grad.contiguous()?.apply_op2_no_bwd(w, &Fused(InputGrad))?;
+        Ok([Some(dx), None])
+    }
+}
+
 /// `dst (m x n) = a (m x k) b (k x n)` (+ `dst` when `accumulate`), `dst` contiguous and
 /// the factors given as (row stride, column stride).
 #[allow(clippy::too_many_arguments)]
@@ -184,6 +240,28 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
     use candle_nn::VarMap;
+
+    #[test]
+    fn frozen_linear_gives_the_inputs_gradient_only() -> Result<()> {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (5, 7), &dev)?;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 7), &dev)?)?;
+        let ours = frozen_linear(&x, &w)?;
+        let theirs = x.broadcast_matmul(&w.t()?)?;
+        let diff = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "outputs differ by {diff}");
+        let g = Tensor::randn(0f32, 1.0, (2, 3, 5), &dev)?;
+        let ga = (ours * &g)?.sum_all()?.backward()?;
+        let gb = (theirs * &g)?.sum_all()?.backward()?;
+        let (p, q) = (
+            ga.get(x.as_tensor()).unwrap(),
+            gb.get(x.as_tensor()).unwrap(),
+        );
+        let diff = (p - q)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "input gradients differ by {diff}");
+        assert!(ga.get(&w).is_none(), "a frozen weight gets no gradient");
+        Ok(())
+    }
 
     #[test]
     fn matches_candles_linear_with_every_gradient() -> Result<()> {

@@ -20,7 +20,7 @@ mod parallel;
 pub use adamw::AdamW;
 pub use conv::{conv2d, Activation, ConvSpec};
 pub use layer_norm::{layer_norm, LayerNorm};
-pub use linear::{linear, Linear};
+pub use linear::{frozen_linear, linear, Linear};
 pub use parallel::{on_cores, sharded_gradients};
 
 /// Linear warm-up to `max_lr`, then cosine decay to `min_lr` at `total` steps.

@@ -9,6 +9,9 @@ pub struct Screenplay {
     pub scenes: Vec<Scene>,
     /// Speaking characters in order of first appearance.
     pub characters: Vec<String>,
+    /// The cast named on the title page (`Cast: A, B`), decided before drafting.
+    #[serde(default)]
+    pub cast: Vec<String>,
     /// Screen time by the page-a-minute rule.
     pub estimated_seconds: f64,
 }
@@ -196,6 +199,7 @@ pub fn parse(text: &str) -> Screenplay {
     let text = strip_hidden(&text.replace("\r\n", "\n"));
     let mut lines: Vec<&str> = text.lines().collect();
     let mut title = String::new();
+    let mut cast: Vec<String> = Vec::new();
     // Title page: "Key: value" lines up to the first blank line.
     let first = lines.iter().position(|l| !l.trim().is_empty()).unwrap_or(0);
     if lines.get(first).is_some_and(|l| {
@@ -212,6 +216,13 @@ pub fn parse(text: &str) -> Screenplay {
         for l in &lines[first..end] {
             if let Some(v) = l.strip_prefix("Title:") {
                 title = v.trim().trim_matches('_').trim_matches('*').to_string();
+            }
+            if let Some(v) = l.strip_prefix("Cast:") {
+                cast = v
+                    .split(',')
+                    .map(|n| n.trim().to_uppercase())
+                    .filter(|n| !n.is_empty())
+                    .collect();
             }
         }
         lines.drain(..end);
@@ -330,7 +341,9 @@ pub fn parse(text: &str) -> Screenplay {
             s.number = i + 1;
         }
     }
-    finish(title, scenes)
+    let mut screenplay = finish(title, scenes);
+    screenplay.cast = cast;
+    screenplay
 }
 
 /// Fills in characters and timings.
@@ -352,6 +365,7 @@ pub fn finish(title: String, mut scenes: Vec<Scene>) -> Screenplay {
         title,
         scenes,
         characters,
+        cast: Vec::new(),
         estimated_seconds,
     }
 }
@@ -379,7 +393,11 @@ pub fn estimate_seconds(scene: &Scene) -> f64 {
 
 /// Canonical Fountain for a screenplay.
 pub fn write(s: &Screenplay) -> String {
-    let mut out = format!("Title: {}\nAuthor: benjamin\n\n", s.title);
+    let mut out = format!("Title: {}\nAuthor: benjamin\n", s.title);
+    if !s.cast.is_empty() {
+        out += &crate::screenplay::cast::cast_line(&s.cast);
+    }
+    out.push('\n');
     for scene in &s.scenes {
         if !scene.heading.text.is_empty() {
             let h = &scene.heading.text;

@@ -1,6 +1,7 @@
 //! The screenplay: corpora, a language model trained with candle, seeded sampling under the
 //! festival's constraints, and Fountain out.
 
+pub mod cast;
 pub mod corpus;
 pub mod fountain;
 pub mod lm;

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::fountain::{self, Element, Screenplay};
+use super::fountain::{self, Element, Scene, Screenplay};
 use super::lm::sample::{write_draft, Constraints, DraftRequest};
-use super::lm::{ModelBundle, TOKENIZER_FILE, WEIGHTS_FILE};
+use super::lm::{ModelBundle, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
@@ -40,10 +40,13 @@ fn model_hash(film: &Film) -> Result<String> {
                 std::fs::read(dir.join(n))
                     .with_context(|| format!("cannot read {}", dir.join(n).display()))
             };
-            Ok(super::lm::model_hash(
+            let config = String::from_utf8_lossy(&read(CONFIG_FILE)?).into_owned();
+            super::lm::bundle_hash(
+                &config,
                 &read(WEIGHTS_FILE)?,
-                &read(TOKENIZER_FILE)?,
-            ))
+                read(TOKENIZER_FILE).ok().as_deref(),
+            )
+            .with_context(|| format!("{} is not a screenplay model", dir.display()))
         }
     }
 }
@@ -55,7 +58,8 @@ pub fn load_model(model_dir: Option<&Path>) -> Result<ModelBundle> {
         None => ModelBundle::from_parts(
             embedded::CONFIG,
             embedded::WEIGHTS,
-            embedded::TOKENIZER,
+            Some(embedded::TOKENIZER),
+            None,
             "the built-in screenplay model",
             &device,
         ),
@@ -69,6 +73,7 @@ fn constraints(film: &Film) -> Constraints {
         title: s.title.clone(),
         line: s.line.clone(),
         prop: s.prop.clone(),
+        cast: super::cast::choose(s.genre, super::cast::size_for(s.minutes), s.seed),
     }
 }
 
@@ -127,9 +132,27 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
     if scenes.is_empty() {
         bail!("the model wrote no usable scene; try another --seed (or retrain the model)");
     }
-    let screenplay = fountain::finish(c.title.clone(), scenes);
+    if !c.cast.is_empty() {
+        keep_cues_in_cast(&mut scenes, &c.cast);
+    }
+    let mut screenplay = fountain::finish(c.title.clone(), scenes);
+    screenplay.cast = c.cast.clone();
     check_constraints(&screenplay, c)?;
     Ok(screenplay)
+}
+
+/// Gives each line of a speaker outside the cast to a cast member ([`cast::remap`]) rather
+/// than dropping it.
+fn keep_cues_in_cast(scenes: &mut [Scene], cast: &[String]) {
+    let mut speakers: Vec<String> = Vec::new();
+    for e in scenes.iter_mut().flat_map(|s| s.elements.iter_mut()) {
+        if let Element::Dialogue(d) = e {
+            if !cast.contains(&d.character) {
+                d.character = super::cast::remap(&d.character, cast, &speakers);
+            }
+            speakers.push(d.character.clone());
+        }
+    }
 }
 
 /// Runaway repetition inside a paragraph: a sentence said again right after itself goes.

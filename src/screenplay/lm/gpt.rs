@@ -163,7 +163,7 @@ impl Gpt {
 /// Keys and values of the positions seen so far, per layer (sampling without recomputation).
 #[derive(Default, Clone)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    pub(super) layers: Vec<Option<(Tensor, Tensor)>>,
     pub len: usize,
 }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::tokenizer::{genre_token, END};
 use super::{ModelBundle, Stepper};
 use crate::film::Genre;
+use crate::screenplay::cast;
 use crate::screenplay::fountain::{self, parse_cue, parse_heading};
 
 /// How adventurous the sampling is; film.toml's `[sampling]` table.
@@ -43,6 +44,8 @@ pub struct Constraints {
     pub title: String,
     pub line: Option<String>,
     pub prop: Option<String>,
+    /// The characters who speak (every cue is one of them); empty leaves the model free.
+    pub cast: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,14 +67,29 @@ pub fn sample_token(
     banned: &[u32],
     rng: &mut ChaCha8Rng,
 ) -> u32 {
-    let mut idx: Vec<usize> = (0..logits.len())
-        .filter(|i| !banned.contains(&(*i as u32)))
-        .collect();
-    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    // A pretrained base has tens of thousands of tokens (and a ban list as long after a
+    // forced word): mark the bans once, and sort only the k best.
+    let mut allowed = vec![true; logits.len()];
+    for &b in banned {
+        if let Some(a) = allowed.get_mut(b as usize) {
+            *a = false;
+        }
+    }
+    let mut idx: Vec<usize> = (0..logits.len()).filter(|&i| allowed[i]).collect();
+    let better = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
+    let k = if opts.temperature <= 0.0 {
+        1
+    } else {
+        opts.top_k.max(1)
+    };
+    if idx.len() > k {
+        idx.select_nth_unstable_by(k - 1, better);
+        idx.truncate(k);
+    }
+    idx.sort_by(better);
     if opts.temperature <= 0.0 {
         return idx[0] as u32;
     }
-    idx.truncate(opts.top_k.max(1));
     let max = logits[idx[0]];
     let mut probs: Vec<f32> = idx
         .iter()
@@ -117,6 +135,30 @@ fn prop_opening(prop: &str) -> String {
     s
 }
 
+/// Where the line being written started, in the token stream and in the text.
+#[derive(Clone, Copy)]
+struct LineStart {
+    token: usize,
+    byte: usize,
+}
+
+/// A cue the model just wrote for someone outside the cast, rewritten for the cast member
+/// [`cast::remap`] picks (extension kept); `None` when the cue is fine. Records the speaker.
+fn cast_cue(line: &str, cast: &[String], speakers: &mut Vec<String>) -> Option<String> {
+    let (name, ext, _) = parse_cue(line)?;
+    if cast.is_empty() || cast.contains(&name) {
+        speakers.push(name);
+        return None;
+    }
+    let member = cast::remap(&name, cast, speakers);
+    let cue = match ext {
+        Some(e) => format!("{member} {e}\n"),
+        None => format!("{member}\n"),
+    };
+    speakers.push(member);
+    Some(cue)
+}
+
 /// Writes a draft in Fountain. Same model, request and seed give the same text.
 pub fn write_draft(
     bundle: &ModelBundle,
@@ -145,8 +187,12 @@ pub fn write_draft(
     } else {
         "EXT. "
     };
+    let cast_line = match &req.constraints.cast {
+        c if !c.is_empty() && bundle.config.reads_cast() => cast::cast_line(c),
+        _ => String::new(),
+    };
     let prime = format!(
-        "{}Title: {}\nAuthor: benjamin corpus\n\n{opening}",
+        "{}Title: {}\nAuthor: benjamin corpus\n{cast_line}\n{opening}",
         genre_token(req.genre),
         req.constraints.title.trim()
     );
@@ -168,6 +214,11 @@ pub fn write_draft(
         .filter(|l| !l.trim().is_empty());
     let mut scene = 1usize;
     let mut generated = 0usize;
+    let mut speakers: Vec<String> = Vec::new();
+    let mut line_start = LineStart {
+        token: stepper.tokens().len(),
+        byte: text.len() - opening.len(),
+    };
     loop {
         if generated >= req.max_tokens || deadline.is_some_and(|d| Instant::now() > d) {
             break;
@@ -195,10 +246,20 @@ pub fn write_draft(
         if !text.ends_with('\n') {
             continue;
         }
-        // A line just ended: look at it to weave in the constraints and follow the length.
+        // A line just ended: keep its cue in the cast, weave in the constraints, follow the
+        // length.
+        let before_blank = text[..line_start.byte].ends_with("\n\n");
+        let last_line = text[line_start.byte..].trim_end().to_string();
+        if before_blank && parse_heading(&last_line).is_none() {
+            if let Some(cue) = cast_cue(&last_line, &req.constraints.cast, &mut speakers) {
+                stepper.truncate(line_start.token)?;
+                text.truncate(line_start.byte);
+                stepper.push(&tok.encode(&cue)?);
+                text.push_str(&cue);
+            }
+        }
         let lines: Vec<&str> = text.lines().collect();
         let last = lines.last().copied().unwrap_or("");
-        let before_blank = lines.len() >= 2 && lines[lines.len() - 2].trim().is_empty();
         if parse_heading(last).is_some() && lines.len() > 4 {
             scene += 1;
         }
@@ -233,9 +294,19 @@ pub fn write_draft(
             force = format!("{}\n\n", line.trim());
             line_pending = None;
         }
+        line_start = LineStart {
+            token: stepper.tokens().len(),
+            byte: text.len(),
+        };
         if !force.is_empty() {
             stepper.push(&tok.encode(&force)?);
             text.push_str(&force);
+            if force.ends_with('\n') {
+                line_start = LineStart {
+                    token: stepper.tokens().len(),
+                    byte: text.len(),
+                };
+            }
         }
     }
     if prop_pending.is_some() || line_pending.is_some() {

@@ -19,7 +19,8 @@ pub fn genre_token(genre: Genre) -> String {
     format!("<|{}|>", genre.name())
 }
 
-fn specials() -> Vec<String> {
+/// benjamin's special tokens: one per genre, then the end.
+pub fn specials() -> Vec<String> {
     let mut s: Vec<String> = Genre::ALL.iter().map(|g| genre_token(*g)).collect();
     s.push(END.to_string());
     s
@@ -71,12 +72,36 @@ impl ScreenplayTokenizer {
     pub fn from_json(json: &str, origin: &str) -> Result<Self> {
         let inner = Tokenizer::from_str(json)
             .map_err(|e| anyhow!("{origin} is not a valid tokenizer: {e}"))?;
+        Self::from_tokenizer(inner, origin)
+    }
+
+    /// Wraps a tokenizer that has benjamin's special tokens; `origin` names it in errors.
+    pub fn from_tokenizer(inner: Tokenizer, origin: &str) -> Result<Self> {
         for s in specials() {
             inner.token_to_id(&s).with_context(|| {
                 format!("{origin} lacks the token {s}: it was not made by benjamin")
             })?;
         }
         Ok(ScreenplayTokenizer { inner })
+    }
+
+    /// For a base's tokenizer with benjamin's tokens after its `base_vocab`: the base token
+    /// each of those starts from (a genre from the genre's name, the end from the base's own
+    /// end of text), so that a fresh model reads them as something sensible.
+    pub fn extra_token_origins(&self, base_vocab: usize) -> Result<Vec<u32>> {
+        specials()
+            .iter()
+            .map(|s| {
+                let word = match s.as_str() {
+                    END => "<|endoftext|>".to_string(),
+                    other => format!(" {}", other.trim_start_matches("<|").trim_end_matches("|>")),
+                };
+                let first = self.encode(&word)?.first().copied();
+                first
+                    .filter(|&id| (id as usize) < base_vocab)
+                    .with_context(|| format!("the base's tokenizer cannot spell {word:?}"))
+            })
+            .collect()
     }
 
     pub fn to_json(&self) -> Result<String> {

@@ -11,6 +11,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::base::Base;
+use super::llama::Precision;
 use super::tokenizer::{genre_token, ScreenplayTokenizer, END};
 use super::{LanguageModel, ModelConfig, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::film::Genre;
@@ -65,6 +67,24 @@ pub struct TrainOptions {
 
 impl TrainOptions {
     pub fn new(config: ModelConfig, budget: Duration) -> Self {
+        let budget_s = budget.as_secs_f64();
+        if config.arch == super::Arch::Llama {
+            // Adapters on a pretrained base: a gentler rate, fewer and longer windows (each
+            // token costs a hundred times a small model's), no decay pulling them to zero.
+            return TrainOptions {
+                config,
+                batch: 4,
+                max_lr: 4e-4,
+                min_lr: 4e-5,
+                warmup: 20,
+                max_steps: None,
+                budget_s,
+                eval_every: 50,
+                eval_batches: 6,
+                weight_decay: 0.0,
+                seed: 1337,
+            };
+        }
         let max_lr = if config.arch == super::Arch::Lstm {
             3e-3
         } else {
@@ -77,7 +97,7 @@ impl TrainOptions {
             min_lr: max_lr / 10.0,
             warmup: 100,
             max_steps: None,
-            budget_s: budget.as_secs_f64(),
+            budget_s,
             eval_every: 100,
             eval_batches: 20,
             weight_decay: 0.1,
@@ -119,16 +139,26 @@ pub struct Split {
     pub val: Vec<u32>,
 }
 
-pub fn split(docs: &[Document], tok: &ScreenplayTokenizer) -> Result<(Split, f64)> {
+/// `with_cast` names each screenplay's cast on its title page (see [`crate::screenplay::cast`]).
+pub fn split(
+    docs: &[Document],
+    tok: &ScreenplayTokenizer,
+    with_cast: bool,
+) -> Result<(Split, f64)> {
     let (mut train, mut val, mut chars) = (Vec::new(), Vec::new(), 0usize);
     for d in docs {
         let mut ids = Vec::new();
         if let Some(g) = d.genre {
             ids.push(tok.id(&genre_token(g)));
         }
-        ids.extend(tok.encode(&d.text)?);
+        let text = if with_cast {
+            crate::screenplay::cast::with_cast_line(&d.text)
+        } else {
+            d.text.clone()
+        };
+        ids.extend(tok.encode(&text)?);
         ids.push(tok.id(END));
-        chars += d.text.chars().count();
+        chars += text.chars().count();
         let cut = ids.len() * 9 / 10;
         train.extend_from_slice(&ids[..cut]);
         val.extend_from_slice(&ids[cut..]);
@@ -273,20 +303,26 @@ pub fn load_checkpoint(
 }
 
 /// Trains on `docs` into `out` (config.json, model.safetensors, tokenizer.json, checkpoint/),
-/// resuming from `out/checkpoint` when one of the same shape is there.
+/// resuming from `out/checkpoint` when one of the same shape is there. With a `base`, trains
+/// adapters on it (and writes no tokenizer: the base carries its own).
 pub fn train(
     docs: &[Document],
     tokenizer: &ScreenplayTokenizer,
     opts: &TrainOptions,
     out: &Path,
     progress: &Progress,
+    base: Option<&Base>,
 ) -> Result<TrainReport> {
     let started = Instant::now();
     let budget = Duration::from_secs_f64(opts.budget_s);
     let dir = TrainDir(out.to_path_buf());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (split, chars_per_token) = split(docs, tokenizer)?;
-    let model = LanguageModel::new(&opts.config, &crate::nn::device())?;
+    let (split, chars_per_token) = split(docs, tokenizer, opts.config.reads_cast())?;
+    let device = crate::nn::device();
+    let model = match base {
+        Some(b) => LanguageModel::on_base(&opts.config, b, Precision::Dense, &device)?,
+        None => LanguageModel::new(&opts.config, &device)?,
+    };
     let mut opt = AdamW::new(&model.varmap, opts.weight_decay)?;
     let same_shape = std::fs::read_to_string(dir.checkpoint().join("options.json"))
         .ok()
@@ -304,7 +340,9 @@ pub fn train(
             state.best_val.unwrap_or(f32::NAN)
         ));
     }
-    fsutil::write_atomic(&out.join(TOKENIZER_FILE), tokenizer.to_json()?.as_bytes())?;
+    if base.is_none() {
+        fsutil::write_atomic(&out.join(TOKENIZER_FILE), tokenizer.to_json()?.as_bytes())?;
+    }
     fsutil::write_atomic(
         &out.join(CONFIG_FILE),
         &serde_json::to_vec_pretty(&opts.config)?,

@@ -1,0 +1,366 @@
+//! A llama decoder (SmolLM2's architecture: RMS norms, rotary positions, grouped-query
+//! attention, a SwiGLU MLP, the output head tied to the embedding) over a frozen pretrained
+//! base, fine-tuned through low-rank adapters (LoRA) on every projection and trained
+//! embeddings for benjamin's genre and end tokens, which the base lacks.
+//!
+//! The base is held two ways: dequantized to float32 for training, where the frozen products
+//! give only their inputs' gradients ([`crate::nn::frozen_linear`]); or as stored (4-bit) for
+//! sampling, where reading the weights is the cost of every token.
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{Init, VarBuilder};
+
+use super::base::{Base, LlamaShape};
+use super::gpt::KvCache;
+use crate::nn::{frozen_linear, fused};
+
+/// How the frozen base weights are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Float32, for training.
+    Dense,
+    /// As the GGUF stores them, for sampling.
+    Quantized,
+}
+
+enum Frozen {
+    Dense(Tensor),
+    Quantized(QMatMul),
+}
+
+impl Frozen {
+    fn load(base: &Base, name: &str, precision: Precision, dev: &Device) -> anyhow::Result<Self> {
+        let q = base.tensor(name, dev)?;
+        Ok(match precision {
+            Precision::Dense => Frozen::Dense(q.dequantize(dev)?),
+            // candle's CPU products have vector kernels for 8-bit blocks but not for the 4-bit
+            // blocks with offsets (Q4_1) SmolLM2 ships in: 8 bits hold those values exactly
+            // enough and run several times faster.
+            Precision::Quantized if matches!(q.dtype(), GgmlDType::Q8_0 | GgmlDType::F32) => {
+                Frozen::Quantized(QMatMul::from_qtensor(q)?)
+            }
+            Precision::Quantized => {
+                let requantized = QTensor::quantize(&q.dequantize(dev)?, GgmlDType::Q8_0)?;
+                Frozen::Quantized(QMatMul::from_qtensor(requantized)?)
+            }
+        })
+    }
+
+    /// `x W^T` for rows `x` `[n, in]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Frozen::Dense(w) => frozen_linear(x, w),
+            Frozen::Quantized(q) => q.forward(x),
+        }
+    }
+}
+
+/// A frozen projection plus its adapter: `x W^T + scale (x A^T) B^T`.
+struct Adapted {
+    base: Frozen,
+    a: Tensor,
+    b: Tensor,
+    scale: f64,
+}
+
+impl Adapted {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        base: &Base,
+        name: &str,
+        (inputs, outputs): (usize, usize),
+        rank: usize,
+        precision: Precision,
+        vb: VarBuilder,
+    ) -> anyhow::Result<Self> {
+        // The usual LoRA start: A small and random, B zero, so training begins at the base.
+        let a = vb.get_with_hints(
+            (rank, inputs),
+            "lora_a",
+            Init::Randn {
+                mean: 0.0,
+                stdev: (1.0 / (3.0 * inputs as f64)).sqrt(),
+            },
+        )?;
+        let b = vb.get_with_hints((outputs, rank), "lora_b", Init::Const(0.0))?;
+        Ok(Adapted {
+            base: Frozen::load(base, name, precision, vb.device())?,
+            a,
+            b,
+            // alpha = 2 * rank, as is common.
+            scale: 2.0,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.base.forward(x)?;
+        let low = x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)?;
+        y + (low * self.scale)?
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    q: Adapted,
+    k: Adapted,
+    v: Adapted,
+    o: Adapted,
+    ffn_norm: Tensor,
+    gate: Adapted,
+    up: Adapted,
+    down: Adapted,
+}
+
+/// The model: the frozen base and its adapters.
+pub struct Llama {
+    shape: LlamaShape,
+    embed: Tensor,
+    /// Embeddings (and output rows) of the tokens after the base's vocabulary: each starts
+    /// as a base token's row (`extra_start`) and learns a change (`extra`).
+    extra_start: Tensor,
+    extra: Tensor,
+    head: Frozen,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+    /// Longest context kept while sampling.
+    context: usize,
+}
+
+/// Positions the rotary tables cover.
+const MAX_POSITIONS: usize = 4096;
+
+impl Llama {
+    /// The base with adapters of `rank` and new tokens that start as the base's tokens
+    /// `extra_from`, variables in `vb`.
+    pub fn new(
+        base: &Base,
+        rank: usize,
+        extra_from: &[u32],
+        context: usize,
+        precision: Precision,
+        vb: VarBuilder,
+    ) -> anyhow::Result<Self> {
+        let s = base.shape.clone();
+        let dev = vb.device().clone();
+        let f32_tensor = |name: &str| -> anyhow::Result<Tensor> {
+            Ok(base.tensor(name, &dev)?.dequantize(&dev)?)
+        };
+        let embed = f32_tensor("token_embd.weight")?;
+        anyhow::ensure!(
+            embed.dims() == [s.vocab, s.width],
+            "{}: token_embd.weight is {:?}, expected [{}, {}]",
+            base.file.display(),
+            embed.dims(),
+            s.vocab,
+            s.width
+        );
+        let extra_start = embed.index_select(&Tensor::new(extra_from, &dev)?, 0)?;
+        let extra = vb.get_with_hints(
+            (extra_from.len(), s.width),
+            "extra_tokens",
+            Init::Const(0.0),
+        )?;
+        let head = match base.tensor("output.weight", &dev) {
+            Ok(_) => Frozen::load(base, "output.weight", precision, &dev)?,
+            Err(_) => Frozen::load(base, "token_embd.weight", precision, &dev)?,
+        };
+        let (kv_width, hd) = (s.kv_heads * s.head_dim(), s.head_dim());
+        let mut layers = Vec::with_capacity(s.layers);
+        for i in 0..s.layers {
+            let vb = vb.pp(format!("layers.{i}"));
+            let p = |n: &str| format!("blk.{i}.{n}.weight");
+            let adapted = |n: &str, io: (usize, usize), name: &str| {
+                Adapted::new(base, &p(n), io, rank, precision, vb.pp(name))
+            };
+            layers.push(Layer {
+                attn_norm: f32_tensor(&p("attn_norm"))?,
+                q: adapted("attn_q", (s.width, s.width), "q")?,
+                k: adapted("attn_k", (s.width, kv_width), "k")?,
+                v: adapted("attn_v", (s.width, kv_width), "v")?,
+                o: adapted("attn_output", (s.width, s.width), "o")?,
+                ffn_norm: f32_tensor(&p("ffn_norm"))?,
+                gate: adapted("ffn_gate", (s.width, s.ffn), "gate")?,
+                up: adapted("ffn_up", (s.width, s.ffn), "up")?,
+                down: adapted("ffn_down", (s.ffn, s.width), "down")?,
+            });
+        }
+        let theta: Vec<f32> = (0..hd / 2)
+            .map(|i| 1.0 / s.rope_theta.powf(2.0 * i as f32 / hd as f32))
+            .collect();
+        let positions = Tensor::arange(0u32, MAX_POSITIONS as u32, &dev)?
+            .to_dtype(DType::F32)?
+            .reshape((MAX_POSITIONS, 1))?;
+        let angles = positions.matmul(&Tensor::new(theta.as_slice(), &dev)?.reshape((1, ()))?)?;
+        Ok(Llama {
+            norm: f32_tensor("output_norm.weight")?,
+            cos: angles.cos()?,
+            sin: angles.sin()?,
+            embed,
+            extra_start,
+            extra,
+            head,
+            layers,
+            context: context.min(MAX_POSITIONS),
+            shape: s,
+        })
+    }
+
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    fn extra_rows(&self) -> Result<Tensor> {
+        &self.extra_start + &self.extra
+    }
+
+    /// Embeddings of `ids`: the base's table for its own tokens, `extra` for benjamin's.
+    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+        let v = self.shape.vocab as u32;
+        let dev = self.embed.device();
+        let base_ids: Vec<u32> = ids.iter().map(|&i| if i < v { i } else { 0 }).collect();
+        let x = self
+            .embed
+            .embedding(&Tensor::new(base_ids.as_slice(), dev)?)?;
+        if ids.iter().all(|&i| i < v) {
+            return Ok(x);
+        }
+        let extra_ids: Vec<u32> = ids.iter().map(|&i| i.saturating_sub(v)).collect();
+        let is_extra: Vec<f32> = ids.iter().map(|&i| f32::from(u8::from(i >= v))).collect();
+        let mask = Tensor::from_vec(is_extra, (ids.len(), 1), dev)?;
+        let y = self
+            .extra_rows()?
+            .embedding(&Tensor::new(extra_ids.as_slice(), dev)?)?;
+        x.broadcast_mul(&(1.0 - &mask)?)? + y.broadcast_mul(&mask)?
+    }
+
+    /// Logits `[rows, vocab + extra]` for rows of final hidden states.
+    fn head(&self, h: &Tensor, training: bool) -> Result<Tensor> {
+        let h = rms_norm(h, &self.norm, self.shape.rms_eps, training)?;
+        let base = self.head.forward(&h)?;
+        let extra = h.matmul(&self.extra_rows()?.t()?)?;
+        Tensor::cat(&[&base, &extra], 1)
+    }
+
+    /// Logits `[b * t, vocab]` for every position of `ids` `[b, t]` (training).
+    pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let mut x = self.embed(ids)?;
+        for layer in &self.layers {
+            x = self.layer(layer, &x, (b, t), 0, None)?;
+        }
+        self.head(&x, true)
+    }
+
+    /// Logits `[b, 1, vocab]` of the last position, reading and extending `cache` (sampling).
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let past = cache.len;
+        if past + t > MAX_POSITIONS {
+            candle_core::bail!("{} tokens pass the {MAX_POSITIONS} positions", past + t);
+        }
+        if cache.layers.len() != self.layers.len() {
+            cache.layers = vec![None; self.layers.len()];
+        }
+        let mut x = self.embed(ids)?;
+        for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = self.layer(layer, &x, (b, t), past, Some(kv))?;
+        }
+        cache.len = past + t;
+        let last = x.reshape((b, t, ()))?.narrow(1, t - 1, 1)?.squeeze(1)?;
+        self.head(&last, false)?.unsqueeze(1)
+    }
+
+    /// One block on rows `x` `[b * t, width]` at positions `past..past + t`.
+    fn layer(
+        &self,
+        l: &Layer,
+        x: &Tensor,
+        (b, t): (usize, usize),
+        past: usize,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let s = &self.shape;
+        let (hd, eps, training) = (s.head_dim(), s.rms_eps, cache.is_none());
+        let h = rms_norm(x, &l.attn_norm, eps, training)?;
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()
+        };
+        let cos = self.cos.narrow(0, past, t)?;
+        let sin = self.sin.narrow(0, past, t)?;
+        let q = rope(&heads(l.q.forward(&h)?, s.heads)?, &cos, &sin, training)?;
+        let mut k = rope(&heads(l.k.forward(&h)?, s.kv_heads)?, &cos, &sin, training)?;
+        let mut v = heads(l.v.forward(&h)?, s.kv_heads)?;
+        if let Some(cache) = cache {
+            if let Some((pk, pv)) = cache.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *cache = Some((k.clone(), v.clone()));
+        }
+        let groups = s.heads / s.kv_heads;
+        let k = candle_transformers::utils::repeat_kv(k, groups)?;
+        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
+        let scores = q.matmul(&k.t()?)?;
+        let p = fused::causal_softmax(&scores, 1.0 / (hd as f64).sqrt())?;
+        let y = p.matmul(&v)?.transpose(1, 2)?.reshape((b * t, s.width))?;
+        let x = (x + l.o.forward(&y)?)?;
+        let h = rms_norm(&x, &l.ffn_norm, eps, training)?;
+        let mlp = (l.gate.forward(&h)?.silu()? * l.up.forward(&h)?)?;
+        x + l.down.forward(&mlp)?
+    }
+}
+
+/// `x / rms(x) * w` over the last dimension; candle's fused kernel has no backward pass, so
+/// training composes it.
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, differentiable: bool) -> Result<Tensor> {
+    if !differentiable {
+        return candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32);
+    }
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)
+}
+
+/// Rotary positions on `x` `[b, heads, t, hd]`, dimensions paired as (2i, 2i+1) (the GGUF
+/// llama layout). candle's kernel has no backward pass, so training composes it.
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, differentiable: bool) -> Result<Tensor> {
+    if !differentiable {
+        return candle_nn::rotary_emb::rope_i(x, cos, sin);
+    }
+    let (b, h, t, hd) = x.dims4()?;
+    let pairs = x.reshape((b, h, t, hd / 2, 2))?;
+    let (x0, x1) = (pairs.narrow(4, 0, 1)?, pairs.narrow(4, 1, 1)?);
+    let cos = cos.reshape((1, 1, t, hd / 2, 1))?;
+    let sin = sin.reshape((1, 1, t, hd / 2, 1))?;
+    let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
+    let y1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
+    Tensor::cat(&[y0, y1], 4)?.reshape((b, h, t, hd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composed_norm_and_rotation_match_candles_kernels() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 8), &dev)?;
+        let angles = Tensor::randn(0f32, 1.0, (5, 4), &dev)?;
+        let (cos, sin) = (angles.cos()?, angles.sin()?);
+        let diff = (rope(&x, &cos, &sin, true)? - rope(&x, &cos, &sin, false)?)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "rotations differ by {diff}");
+        let w = Tensor::randn(0f32, 1.0, 8, &dev)?;
+        let diff = (rms_norm(&x, &w, 1e-5, true)? - rms_norm(&x, &w, 1e-5, false)?)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "norms differ by {diff}");
+        Ok(())
+    }
+}
