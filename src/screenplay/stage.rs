@@ -2,7 +2,6 @@
 //! default model embedded in benjamin or one the user trained.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -19,51 +18,90 @@ pub const FOUNTAIN_FILE: &str = "screenplay.fountain";
 pub const JSON_FILE: &str = "screenplay.json";
 const EDITABLE: [&str; 1] = ["screenplay/screenplay.fountain"];
 
-/// The default model, trained by `benjamin train screenplay` (see models/README.md).
+/// The built-in models, trained by `benjamin train screenplay` (see models/README.md): the
+/// adapters on SmolLM2 (the default) and the small GPT trained from scratch.
 mod embedded {
-    pub const CONFIG: &str = include_str!("../../models/screenplay/config.json");
-    pub const WEIGHTS: &[u8] = include_bytes!("../../models/screenplay/model.safetensors");
-    pub const TOKENIZER: &str = include_str!("../../models/screenplay/tokenizer.json");
+    pub mod adapters {
+        pub const CONFIG: &str = include_str!("../../models/screenplay-smollm2/config.json");
+        pub const WEIGHTS: &[u8] =
+            include_bytes!("../../models/screenplay-smollm2/model.safetensors");
+    }
+    pub mod gpt {
+        pub const CONFIG: &str = include_str!("../../models/screenplay/config.json");
+        pub const WEIGHTS: &[u8] = include_bytes!("../../models/screenplay/model.safetensors");
+        pub const TOKENIZER: &str = include_str!("../../models/screenplay/tokenizer.json");
+    }
+}
+
+/// The names `--screenplay-model` takes for the built-in models (any other value is a folder).
+pub const BUILT_IN_MODELS: [&str; 2] = ["smollm2", "gpt"];
+
+/// Which model a film's setting names: `None` or "smollm2" the built-in adapters, "gpt" the
+/// built-in GPT, anything else a folder made by `benjamin train screenplay`.
+enum ModelChoice<'a> {
+    Adapters,
+    Gpt,
+    Folder(&'a Path),
+}
+
+fn choice(setting: Option<&Path>) -> ModelChoice<'_> {
+    match setting {
+        None => ModelChoice::Adapters,
+        Some(p) if p.exists() => ModelChoice::Folder(p),
+        Some(p) if p == Path::new("smollm2") => ModelChoice::Adapters,
+        Some(p) if p == Path::new("gpt") => ModelChoice::Gpt,
+        Some(p) => ModelChoice::Folder(p),
+    }
 }
 
 /// Hash of the model a film uses, without loading it.
 fn model_hash(film: &Film) -> Result<String> {
-    static EMBEDDED: OnceLock<String> = OnceLock::new();
-    match &film.settings.screenplay_model {
-        None => Ok(EMBEDDED
-            .get_or_init(|| {
-                super::lm::model_hash(embedded::WEIGHTS, embedded::TOKENIZER.as_bytes())
-            })
-            .clone()),
-        Some(dir) => {
-            let read = |n: &str| {
-                std::fs::read(dir.join(n))
-                    .with_context(|| format!("cannot read {}", dir.join(n).display()))
-            };
-            let config = String::from_utf8_lossy(&read(CONFIG_FILE)?).into_owned();
+    let read = |dir: &Path, n: &str| {
+        std::fs::read(dir.join(n)).with_context(|| format!("cannot read {}", dir.join(n).display()))
+    };
+    match choice(film.settings.screenplay_model.as_deref()) {
+        ModelChoice::Adapters => super::lm::bundle_hash(
+            embedded::adapters::CONFIG,
+            embedded::adapters::WEIGHTS,
+            None,
+        ),
+        ModelChoice::Gpt => Ok(super::lm::model_hash(
+            embedded::gpt::WEIGHTS,
+            embedded::gpt::TOKENIZER.as_bytes(),
+        )),
+        ModelChoice::Folder(dir) => {
+            let config = String::from_utf8_lossy(&read(dir, CONFIG_FILE)?).into_owned();
             super::lm::bundle_hash(
                 &config,
-                &read(WEIGHTS_FILE)?,
-                read(TOKENIZER_FILE).ok().as_deref(),
+                &read(dir, WEIGHTS_FILE)?,
+                read(dir, TOKENIZER_FILE).ok().as_deref(),
             )
             .with_context(|| format!("{} is not a screenplay model", dir.display()))
         }
     }
 }
 
-/// The model a film uses: the embedded default or the folder named in film.toml.
-pub fn load_model(model_dir: Option<&Path>) -> Result<ModelBundle> {
+/// The model a film uses (see [`choice`]).
+pub fn load_model(setting: Option<&Path>) -> Result<ModelBundle> {
     let device = crate::nn::device();
-    match model_dir {
-        None => ModelBundle::from_parts(
-            embedded::CONFIG,
-            embedded::WEIGHTS,
-            Some(embedded::TOKENIZER),
+    match choice(setting) {
+        ModelChoice::Adapters => ModelBundle::from_parts(
+            embedded::adapters::CONFIG,
+            embedded::adapters::WEIGHTS,
             None,
-            "the built-in screenplay model",
+            None,
+            "the built-in screenplay adapters",
             &device,
         ),
-        Some(dir) => ModelBundle::load_dir(dir, &device),
+        ModelChoice::Gpt => ModelBundle::from_parts(
+            embedded::gpt::CONFIG,
+            embedded::gpt::WEIGHTS,
+            Some(embedded::gpt::TOKENIZER),
+            None,
+            "the built-in screenplay GPT",
+            &device,
+        ),
+        ModelChoice::Folder(dir) => ModelBundle::load_dir(dir, &device),
     }
 }
 

@@ -183,6 +183,7 @@ mod tests {
             heads: 2,
             width: 16,
             hidden: 0,
+            adapters: None,
         };
         let varmap = VarMap::new();
         let gpt = Gpt::new(
