@@ -8,7 +8,6 @@ use std::time::Duration;
 use benjamin::film::Genre;
 use benjamin::progress::Progress;
 use benjamin::screenplay::lm::base::{self, Base};
-use benjamin::screenplay::lm::llama::Precision;
 use benjamin::screenplay::lm::sample::{write_draft, Constraints, DraftRequest, SamplingOptions};
 use benjamin::screenplay::lm::train::{self, Document, TrainOptions};
 use benjamin::screenplay::lm::{LanguageModel, ModelBundle, ModelConfig, Stepper};
@@ -177,8 +176,7 @@ fn adapters_learn_and_the_cached_sampler_matches_the_full_pass() {
     let report =
         train::train(&docs(), &tok, &opts, &out, &Progress::hidden(), Some(&base)).unwrap();
     let (split, _) = train::split(&docs(), &tok, true).unwrap();
-    let fresh =
-        LanguageModel::on_base(&opts.config, &base, Precision::Dense, &Device::Cpu).unwrap();
+    let fresh = LanguageModel::on_base(&opts.config, &base, &Device::Cpu).unwrap();
     let before = train::evaluate(&fresh, &split.val, &opts).unwrap();
     assert!(
         report.best_val_loss < before - 0.5,

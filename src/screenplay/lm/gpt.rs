@@ -38,7 +38,7 @@ impl Block {
         &self,
         x: &Tensor,
         (b, t): (usize, usize),
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<(&mut Option<(Tensor, Tensor)>, usize)>,
     ) -> Result<Tensor> {
         let qkv = self.qkv.forward(&self.ln1.forward(x)?)?;
         let y = match cache {
@@ -55,7 +55,11 @@ impl Block {
     }
 
     /// Attention composed from candle's ops: for sampling with a cache, and off the CPU.
-    fn attend(&self, qkv: &Tensor, cache: Option<&mut Option<(Tensor, Tensor)>>) -> Result<Tensor> {
+    fn attend(
+        &self,
+        qkv: &Tensor,
+        cache: Option<(&mut Option<(Tensor, Tensor)>, usize)>,
+    ) -> Result<Tensor> {
         let (b, t, c3) = qkv.dims3()?;
         let c = c3 / 3;
         let d = c / self.heads;
@@ -66,12 +70,8 @@ impl Block {
                 .contiguous()
         };
         let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
-        if let Some(cache) = cache {
-            if let Some((pk, pv)) = cache.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *cache = Some((k.clone(), v.clone()));
+        if let Some((slot, past)) = cache {
+            (k, v) = append_kv(slot, &k, &v, past)?;
         }
         let att = fused::causal_softmax(&q.matmul(&k.t()?)?, 1.0 / (d as f64).sqrt())?;
         att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))
@@ -139,7 +139,7 @@ impl Gpt {
                     cache.layers = vec![None; self.blocks.len()];
                 }
                 for (block, layer) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-                    x = block.forward(&x, (b, t), Some(layer))?;
+                    x = block.forward(&x, (b, t), Some((layer, past)))?;
                 }
                 cache.len += t;
             }
@@ -161,10 +161,42 @@ impl Gpt {
 }
 
 /// Keys and values of the positions seen so far, per layer (sampling without recomputation).
-#[derive(Default, Clone)]
+/// Each layer's buffers `[batch, heads, room, head width]` have room to grow, so a new token
+/// copies only itself; the first `len` positions are valid (a rewind just lowers `len`).
+#[derive(Default)]
 pub struct KvCache {
     pub(super) layers: Vec<Option<(Tensor, Tensor)>>,
     pub len: usize,
+}
+
+/// Writes `k` and `v` `[b, heads, t, d]` at position `past` of a layer's buffers (growing them
+/// when full) and gives the keys and values of positions `0..past + t`.
+pub(super) fn append_kv(
+    slot: &mut Option<(Tensor, Tensor)>,
+    k: &Tensor,
+    v: &Tensor,
+    past: usize,
+) -> Result<(Tensor, Tensor)> {
+    let (b, h, t, d) = k.dims4()?;
+    let needed = past + t;
+    let room = match slot {
+        Some((kb, _)) => kb.dim(2)?,
+        None => 0,
+    };
+    if room < needed {
+        let room = (needed * 2).max(256);
+        let kb = Tensor::zeros((b, h, room, d), k.dtype(), k.device())?;
+        let vb = Tensor::zeros((b, h, room, v.dim(3)?), v.dtype(), v.device())?;
+        if let Some((old_k, old_v)) = slot.as_ref().filter(|_| past > 0) {
+            kb.slice_set(&old_k.narrow(2, 0, past)?.contiguous()?, 2, 0)?;
+            vb.slice_set(&old_v.narrow(2, 0, past)?.contiguous()?, 2, 0)?;
+        }
+        *slot = Some((kb, vb));
+    }
+    let (kb, vb) = slot.as_ref().expect("allocated above");
+    kb.slice_set(&k.contiguous()?, 2, past)?;
+    vb.slice_set(&v.contiguous()?, 2, past)?;
+    Ok((kb.narrow(2, 0, needed)?, vb.narrow(2, 0, needed)?))
 }
 
 #[cfg(test)]

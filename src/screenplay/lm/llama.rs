@@ -3,26 +3,17 @@
 //! base, fine-tuned through low-rank adapters (LoRA) on every projection and trained
 //! embeddings for benjamin's genre and end tokens, which the base lacks.
 //!
-//! The base is held two ways: dequantized to float32 for training, where the frozen products
-//! give only their inputs' gradients ([`crate::nn::frozen_linear`]); or as stored (4-bit) for
-//! sampling, where reading the weights is the cost of every token.
+//! The base is dequantized to float32 for training, where the frozen products give only their
+//! inputs' gradients ([`crate::nn::frozen_linear`]); for sampling, where reading the weights is
+//! the cost of every token, each adapter is folded into its product, quantized to 8 bits.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use super::base::{Base, LlamaShape};
-use super::gpt::KvCache;
+use super::gpt::{append_kv, KvCache};
 use crate::nn::{frozen_linear, fused};
-
-/// How the frozen base weights are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    /// Float32, for training.
-    Dense,
-    /// As the GGUF stores them, for sampling.
-    Quantized,
-}
 
 enum Frozen {
     Dense(Tensor),
@@ -30,21 +21,17 @@ enum Frozen {
 }
 
 impl Frozen {
-    fn load(base: &Base, name: &str, precision: Precision, dev: &Device) -> anyhow::Result<Self> {
-        let q = base.tensor(name, dev)?;
-        Ok(match precision {
-            Precision::Dense => Frozen::Dense(q.dequantize(dev)?),
-            // candle's CPU products have vector kernels for 8-bit blocks but not for the 4-bit
-            // blocks with offsets (Q4_1) SmolLM2 ships in: 8 bits hold those values exactly
-            // enough and run several times faster.
-            Precision::Quantized if matches!(q.dtype(), GgmlDType::Q8_0 | GgmlDType::F32) => {
-                Frozen::Quantized(QMatMul::from_qtensor(q)?)
-            }
-            Precision::Quantized => {
-                let requantized = QTensor::quantize(&q.dequantize(dev)?, GgmlDType::Q8_0)?;
-                Frozen::Quantized(QMatMul::from_qtensor(requantized)?)
-            }
-        })
+    fn load(base: &Base, name: &str, dev: &Device) -> anyhow::Result<Self> {
+        Ok(Frozen::Dense(base.tensor(name, dev)?.dequantize(dev)?))
+    }
+
+    /// The weight as 8-bit blocks, for sampling: candle's CPU products have vector kernels
+    /// for those but not for the 4-bit blocks with offsets (Q4_1) SmolLM2 ships in, and 8
+    /// bits hold those values closely.
+    fn quantize(w: &Tensor) -> Result<Self> {
+        Ok(Frozen::Quantized(QMatMul::from_qtensor(
+            QTensor::quantize(w, GgmlDType::Q8_0)?,
+        )?))
     }
 
     /// `x W^T` for rows `x` `[n, in]`.
@@ -56,12 +43,14 @@ impl Frozen {
     }
 }
 
-/// A frozen projection plus its adapter: `x W^T + scale (x A^T) B^T`.
+/// A frozen projection plus its adapter: `x W^T + scale (x A^T) B^T`; for sampling the two
+/// are merged into one quantized weight.
 struct Adapted {
     base: Frozen,
     a: Tensor,
     b: Tensor,
     scale: f64,
+    merged: bool,
 }
 
 impl Adapted {
@@ -71,7 +60,6 @@ impl Adapted {
         name: &str,
         (inputs, outputs): (usize, usize),
         rank: usize,
-        precision: Precision,
         vb: VarBuilder,
     ) -> anyhow::Result<Self> {
         // The usual LoRA start: A small and random, B zero, so training begins at the base.
@@ -85,16 +73,29 @@ impl Adapted {
         )?;
         let b = vb.get_with_hints((outputs, rank), "lora_b", Init::Const(0.0))?;
         Ok(Adapted {
-            base: Frozen::load(base, name, precision, vb.device())?,
+            base: Frozen::load(base, name, vb.device())?,
             a,
             b,
             // alpha = 2 * rank, as is common.
             scale: 2.0,
+            merged: false,
         })
+    }
+
+    /// `W + scale B A` quantized to 8-bit blocks: sampling then reads one weight per product.
+    fn merge(&mut self) -> Result<()> {
+        if let Frozen::Dense(w) = &self.base {
+            self.base = Frozen::quantize(&(w + (self.b.matmul(&self.a)? * self.scale)?)?)?;
+            self.merged = true;
+        }
+        Ok(())
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = self.base.forward(x)?;
+        if self.merged {
+            return Ok(y);
+        }
         let low = x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)?;
         y + (low * self.scale)?
     }
@@ -140,7 +141,6 @@ impl Llama {
         rank: usize,
         extra_from: &[u32],
         context: usize,
-        precision: Precision,
         vb: VarBuilder,
     ) -> anyhow::Result<Self> {
         let s = base.shape.clone();
@@ -164,8 +164,9 @@ impl Llama {
             Init::Const(0.0),
         )?;
         let head = match base.tensor("output.weight", &dev) {
-            Ok(_) => Frozen::load(base, "output.weight", precision, &dev)?,
-            Err(_) => Frozen::load(base, "token_embd.weight", precision, &dev)?,
+            Ok(_) => Frozen::load(base, "output.weight", &dev)?,
+            // Tied to the embedding, as in SmolLM2.
+            Err(_) => Frozen::Dense(embed.clone()),
         };
         let (kv_width, hd) = (s.kv_heads * s.head_dim(), s.head_dim());
         let mut layers = Vec::with_capacity(s.layers);
@@ -173,7 +174,7 @@ impl Llama {
             let vb = vb.pp(format!("layers.{i}"));
             let p = |n: &str| format!("blk.{i}.{n}.weight");
             let adapted = |n: &str, io: (usize, usize), name: &str| {
-                Adapted::new(base, &p(n), io, rank, precision, vb.pp(name))
+                Adapted::new(base, &p(n), io, rank, vb.pp(name))
             };
             layers.push(Layer {
                 attn_norm: f32_tensor(&p("attn_norm"))?,
@@ -210,6 +211,28 @@ impl Llama {
 
     pub fn context(&self) -> usize {
         self.context
+    }
+
+    /// Folds the adapters (as trained or loaded) into 8-bit copies of the base's products, for
+    /// sampling; the model no longer learns after this.
+    pub fn merge_adapters(&mut self) -> Result<()> {
+        for l in &mut self.layers {
+            for p in [
+                &mut l.q,
+                &mut l.k,
+                &mut l.v,
+                &mut l.o,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
+            ] {
+                p.merge()?;
+            }
+        }
+        if let Frozen::Dense(w) = &self.head {
+            self.head = Frozen::quantize(w)?;
+        }
+        Ok(())
     }
 
     fn extra_rows(&self) -> Result<Tensor> {
@@ -294,19 +317,23 @@ impl Llama {
         let q = rope(&heads(l.q.forward(&h)?, s.heads)?, &cos, &sin, training)?;
         let mut k = rope(&heads(l.k.forward(&h)?, s.kv_heads)?, &cos, &sin, training)?;
         let mut v = heads(l.v.forward(&h)?, s.kv_heads)?;
-        if let Some(cache) = cache {
-            if let Some((pk, pv)) = cache.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *cache = Some((k.clone(), v.clone()));
+        if let Some(slot) = cache {
+            (k, v) = append_kv(slot, &k, &v, past)?;
         }
-        let groups = s.heads / s.kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, groups)?;
-        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
-        let scores = q.matmul(&k.t()?)?;
-        let p = fused::causal_softmax(&scores, 1.0 / (hd as f64).sqrt())?;
-        let y = p.matmul(&v)?.transpose(1, 2)?.reshape((b * t, s.width))?;
+        let (groups, scale) = (s.heads / s.kv_heads, 1.0 / (hd as f64).sqrt());
+        let y = if t == 1 {
+            // One new token sees every key: the query heads sharing a key-value head go
+            // through it as rows of one product, with no copies of the cache.
+            let q = q.reshape((b, s.kv_heads, groups, hd))?;
+            let p = candle_nn::ops::softmax_last_dim(&(q.matmul(&k.t()?)? * scale)?)?;
+            p.matmul(&v)?.reshape((b, s.heads, 1, hd))?
+        } else {
+            let k = candle_transformers::utils::repeat_kv(k.contiguous()?, groups)?;
+            let v = candle_transformers::utils::repeat_kv(v.contiguous()?, groups)?;
+            let p = fused::causal_softmax(&q.matmul(&k.t()?)?, scale)?;
+            p.matmul(&v)?
+        };
+        let y = y.transpose(1, 2)?.reshape((b * t, s.width))?;
         let x = (x + l.o.forward(&y)?)?;
         let h = rms_norm(&x, &l.ffn_norm, eps, training)?;
         let mlp = (l.gate.forward(&h)?.silu()? * l.up.forward(&h)?)?;

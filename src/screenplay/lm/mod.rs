@@ -156,13 +156,9 @@ impl LanguageModel {
         })
     }
 
-    /// Adapters (fresh) on `base`, which must be the one `config` names.
-    pub fn on_base(
-        config: &ModelConfig,
-        base: &base::Base,
-        precision: llama::Precision,
-        device: &Device,
-    ) -> Result<Self> {
+    /// Adapters (fresh) on `base`, which must be the one `config` names; loaded through
+    /// [`ModelBundle`], they are folded into the base for sampling.
+    pub fn on_base(config: &ModelConfig, base: &base::Base, device: &Device) -> Result<Self> {
         let adapters = config
             .adapters
             .as_ref()
@@ -188,7 +184,6 @@ impl LanguageModel {
             adapters.rank,
             &extra_from,
             config.context.max(2048),
-            precision,
             vb,
         )?;
         Ok(LanguageModel {
@@ -295,12 +290,8 @@ impl<'a> Stepper<'a> {
             self.consumed = 0;
             return Ok(());
         }
-        let keep = len - first_cached;
-        for (k, v) in self.cache.layers.iter_mut().flatten() {
-            *k = k.narrow(2, 0, keep)?;
-            *v = v.narrow(2, 0, keep)?;
-        }
-        self.cache.len = keep;
+        // The positions past `keep` are overwritten as new tokens come.
+        self.cache.len = len - first_cached;
         self.consumed = len;
         Ok(())
     }
@@ -400,9 +391,11 @@ impl ModelBundle {
         let (tokenizer, model, hash) = if config.arch == Arch::Llama {
             let base = base::locate(base_path)?;
             let tokenizer = base.tokenizer()?;
-            let model =
-                LanguageModel::on_base(&config, &base, llama::Precision::Quantized, device)?;
+            let mut model = LanguageModel::on_base(&config, &base, device)?;
             crate::nn::load_weights(&model.varmap, weights, &weights_origin)?;
+            if let Net::Llama(m) = &mut model.net {
+                m.merge_adapters()?;
+            }
             let hash = model_hash(weights, base.hash.as_bytes());
             (tokenizer, model, hash)
         } else {

@@ -12,7 +12,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::base::Base;
-use super::llama::Precision;
 use super::tokenizer::{genre_token, ScreenplayTokenizer, END};
 use super::{LanguageModel, ModelConfig, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::film::Genre;
@@ -320,7 +319,7 @@ pub fn train(
     let (split, chars_per_token) = split(docs, tokenizer, opts.config.reads_cast())?;
     let device = crate::nn::device();
     let model = match base {
-        Some(b) => LanguageModel::on_base(&opts.config, b, Precision::Dense, &device)?,
+        Some(b) => LanguageModel::on_base(&opts.config, b, &device)?,
         None => LanguageModel::new(&opts.config, &device)?,
     };
     let mut opt = AdamW::new(&model.varmap, opts.weight_decay)?;
