@@ -291,9 +291,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status { film } => {
             let film = Film::open(&film)?;
             let stages = Pipeline::default().status(&film)?;
+            let cast = screenplay::stage::cast_of(&film);
             if cli.json {
                 print_json(
-                    &serde_json::json!({"film": film.dir, "settings": film.settings, "stages": stages}),
+                    &serde_json::json!({"film": film.dir, "settings": film.settings, "cast": cast, "stages": stages}),
                 );
             } else {
                 println!(
@@ -304,6 +305,9 @@ fn run(cli: Cli) -> Result<()> {
                     film.settings.hours,
                     film.dir.display()
                 );
+                if let Some(cast) = cast.filter(|c| !c.is_empty()) {
+                    println!("cast: {}", cast.join(", "));
+                }
                 for s in stages {
                     let mut line = format!("{:>10}  {:<13}", s.stage.name(), s.state);
                     if let Some(d) = s.last_duration_s {

@@ -15,6 +15,7 @@ pub mod fused;
 mod gemm;
 mod layer_norm;
 mod linear;
+pub mod llama_kernels;
 mod parallel;
 
 pub use adamw::AdamW;

@@ -105,6 +105,18 @@ pub fn load_model(setting: Option<&Path>) -> Result<ModelBundle> {
     }
 }
 
+/// The cast of a film's screenplay as written (its title page's, else who speaks); `None`
+/// before the screenplay exists or when it cannot be read.
+pub fn cast_of(film: &Film) -> Option<Vec<String>> {
+    let path = film.dir.join(StageId::Screenplay.name()).join(JSON_FILE);
+    let s: Screenplay = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    Some(if s.cast.is_empty() {
+        s.characters
+    } else {
+        s.cast
+    })
+}
+
 fn constraints(film: &Film) -> Constraints {
     let s = &film.settings;
     Constraints {

@@ -8,11 +8,12 @@
 //! the cost of every token, each adapter is folded into its product, quantized to 8 bits.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::base::{Base, LlamaShape};
 use super::gpt::{append_kv, KvCache};
+use crate::nn::llama_kernels::{rms_norm, rope_interleaved, swiglu};
 use crate::nn::{frozen_linear, fused};
 
 enum Frozen {
@@ -261,8 +262,8 @@ impl Llama {
     }
 
     /// Logits `[rows, vocab + extra]` for rows of final hidden states.
-    fn head(&self, h: &Tensor, training: bool) -> Result<Tensor> {
-        let h = rms_norm(h, &self.norm, self.shape.rms_eps, training)?;
+    fn head(&self, h: &Tensor) -> Result<Tensor> {
+        let h = rms_norm(h, &self.norm, self.shape.rms_eps)?;
         let base = self.head.forward(&h)?;
         let extra = h.matmul(&self.extra_rows()?.t()?)?;
         Tensor::cat(&[&base, &extra], 1)
@@ -275,7 +276,7 @@ impl Llama {
         for layer in &self.layers {
             x = self.layer(layer, &x, (b, t), 0, None)?;
         }
-        self.head(&x, true)
+        self.head(&x)
     }
 
     /// Logits `[b, 1, vocab]` of the last position, reading and extending `cache` (sampling).
@@ -294,7 +295,7 @@ impl Llama {
         }
         cache.len = past + t;
         let last = x.reshape((b, t, ()))?.narrow(1, t - 1, 1)?.squeeze(1)?;
-        self.head(&last, false)?.unsqueeze(1)
+        self.head(&last)?.unsqueeze(1)
     }
 
     /// One block on rows `x` `[b * t, width]` at positions `past..past + t`.
@@ -307,15 +308,15 @@ impl Llama {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let s = &self.shape;
-        let (hd, eps, training) = (s.head_dim(), s.rms_eps, cache.is_none());
-        let h = rms_norm(x, &l.attn_norm, eps, training)?;
+        let (hd, eps) = (s.head_dim(), s.rms_eps);
+        let h = rms_norm(x, &l.attn_norm, eps)?;
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()
         };
         let cos = self.cos.narrow(0, past, t)?;
         let sin = self.sin.narrow(0, past, t)?;
-        let q = rope(&heads(l.q.forward(&h)?, s.heads)?, &cos, &sin, training)?;
-        let mut k = rope(&heads(l.k.forward(&h)?, s.kv_heads)?, &cos, &sin, training)?;
+        let q = rope_interleaved(&heads(l.q.forward(&h)?, s.heads)?, &cos, &sin)?;
+        let mut k = rope_interleaved(&heads(l.k.forward(&h)?, s.kv_heads)?, &cos, &sin)?;
         let mut v = heads(l.v.forward(&h)?, s.kv_heads)?;
         if let Some(slot) = cache {
             (k, v) = append_kv(slot, &k, &v, past)?;
@@ -335,59 +336,8 @@ impl Llama {
         };
         let y = y.transpose(1, 2)?.reshape((b * t, s.width))?;
         let x = (x + l.o.forward(&y)?)?;
-        let h = rms_norm(&x, &l.ffn_norm, eps, training)?;
-        let mlp = (l.gate.forward(&h)?.silu()? * l.up.forward(&h)?)?;
+        let h = rms_norm(&x, &l.ffn_norm, eps)?;
+        let mlp = swiglu(&l.gate.forward(&h)?, &l.up.forward(&h)?)?;
         x + l.down.forward(&mlp)?
-    }
-}
-
-/// `x / rms(x) * w` over the last dimension; candle's fused kernel has no backward pass, so
-/// training composes it.
-fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, differentiable: bool) -> Result<Tensor> {
-    if !differentiable {
-        return candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32);
-    }
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)
-}
-
-/// Rotary positions on `x` `[b, heads, t, hd]`, dimensions paired as (2i, 2i+1) (the GGUF
-/// llama layout). candle's kernel has no backward pass, so training composes it.
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, differentiable: bool) -> Result<Tensor> {
-    if !differentiable {
-        return candle_nn::rotary_emb::rope_i(x, cos, sin);
-    }
-    let (b, h, t, hd) = x.dims4()?;
-    let pairs = x.reshape((b, h, t, hd / 2, 2))?;
-    let (x0, x1) = (pairs.narrow(4, 0, 1)?, pairs.narrow(4, 1, 1)?);
-    let cos = cos.reshape((1, 1, t, hd / 2, 1))?;
-    let sin = sin.reshape((1, 1, t, hd / 2, 1))?;
-    let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
-    let y1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
-    Tensor::cat(&[y0, y1], 4)?.reshape((b, h, t, hd))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn composed_norm_and_rotation_match_candles_kernels() -> Result<()> {
-        let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 8), &dev)?;
-        let angles = Tensor::randn(0f32, 1.0, (5, 4), &dev)?;
-        let (cos, sin) = (angles.cos()?, angles.sin()?);
-        let diff = (rope(&x, &cos, &sin, true)? - rope(&x, &cos, &sin, false)?)?
-            .abs()?
-            .max_all()?
-            .to_scalar::<f32>()?;
-        assert!(diff < 1e-5, "rotations differ by {diff}");
-        let w = Tensor::randn(0f32, 1.0, 8, &dev)?;
-        let diff = (rms_norm(&x, &w, 1e-5, true)? - rms_norm(&x, &w, 1e-5, false)?)?
-            .abs()?
-            .max_all()?
-            .to_scalar::<f32>()?;
-        assert!(diff < 1e-4, "norms differ by {diff}");
-        Ok(())
     }
 }

@@ -127,6 +127,8 @@ pub struct TrainReport {
     pub best_val_loss: f32,
     pub last_train_loss: f32,
     pub tokens_per_second: f64,
+    /// The same over the optimisation steps alone (no evaluation, loading or saving).
+    pub train_tokens_per_second: f64,
     pub seconds: f64,
     pub chars_per_token: f64,
     pub resumed_from: Option<usize>,
@@ -351,6 +353,7 @@ pub fn train(
     let session_start = Instant::now();
     let resumed_seconds = state.seconds;
     let mut step_time = Duration::ZERO;
+    let mut steps_time = Duration::ZERO;
     let mut eval_time = Duration::from_secs_f64(0.0);
     loop {
         crate::progress::check_interrupted()?;
@@ -382,6 +385,7 @@ pub fn train(
             total.min(opts.max_steps.unwrap_or(total)),
         )?;
         step_time = t0.elapsed();
+        steps_time += step_time;
         state.step = opt.step;
         state.last_train = Some(loss);
         state.tokens_seen += tokens_per_step;
@@ -422,6 +426,8 @@ pub fn train(
         best_val_loss: state.best_val.unwrap_or(f32::NAN),
         last_train_loss: state.last_train.unwrap_or(f32::NAN),
         tokens_per_second: (session_steps as u64 * tokens_per_step) as f64 / seconds.max(1e-9),
+        train_tokens_per_second: (session_steps as u64 * tokens_per_step) as f64
+            / steps_time.as_secs_f64().max(1e-9),
         seconds,
         chars_per_token,
         resumed_from,
