@@ -10,6 +10,9 @@ use candle_core::{Device, Tensor};
 fn main() -> anyhow::Result<()> {
     benjamin::nn::configure_threads();
     let rows: usize = std::env::args().nth(1).map_or(Ok(2), |a| a.parse())?;
+    if std::env::args().nth(2).as_deref() == Some("sample") {
+        return sample();
+    }
     let base = base::locate(None)?;
     let config = ModelConfig::on_base(&base, 8, 256);
     let dev = Device::Cpu;
@@ -70,5 +73,30 @@ fn main() -> anyhow::Result<()> {
         s.layers,
         per_layer * s.layers as f64
     );
+    Ok(())
+}
+
+/// Tokens a second of the built-in model, fed one at a time after a short prime.
+fn sample() -> anyhow::Result<()> {
+    let bundle = benjamin::screenplay::stage::load_model(None)?;
+    let mut stepper = benjamin::screenplay::lm::Stepper::new(&bundle.model);
+    stepper.push(
+        &bundle
+            .tokenizer
+            .encode("Title: X\n\nINT. BAR - NIGHT\n\n")?,
+    );
+    stepper.next_logits()?;
+    for round in 0..3 {
+        let t0 = Instant::now();
+        for i in 0..100u32 {
+            stepper.push(&[1000 + i]);
+            stepper.next_logits()?;
+        }
+        println!(
+            "round {round}: {:.1} tokens/s at {} tokens",
+            100.0 / t0.elapsed().as_secs_f64(),
+            stepper.tokens().len()
+        );
+    }
     Ok(())
 }

@@ -393,6 +393,7 @@ fn run(cli: Cli) -> Result<()> {
                 temperature,
                 top_k,
                 top_p,
+                ..Default::default()
             };
             let film = Film {
                 dir: PathBuf::from("."),

@@ -213,8 +213,23 @@ fn adapters_learn_and_the_cached_sampler_matches_the_full_pass() {
     stepper.next_logits().unwrap();
     stepper.push(&[ids[5], 7, 9]);
     stepper.next_logits().unwrap();
-    // Rewound past the two stray tokens, then fed the rest.
+    // Rewound past the two stray tokens: the next logits are those after the sixth token;
+    // then fed the rest.
     stepper.truncate(6).unwrap();
+    let sixth = full
+        .get(0)
+        .unwrap()
+        .get(5)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let again = stepper.next_logits().unwrap();
+    let diff = sixth
+        .iter()
+        .zip(&again)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-3, "logits after a rewind differ by {diff}");
     stepper.push(&ids[6..]);
     let cached = stepper.next_logits().unwrap();
     let diff = last

@@ -217,6 +217,9 @@ impl Kernel<3> for Rotate {
         }
         let sign = if self.inverse { -1.0 } else { 1.0 };
         let mut y = vec![0f32; x.len()];
+        if y.is_empty() {
+            return Ok((CpuStorage::F32(y), l1.shape().clone()));
+        }
         simd(|| {
             for (yr, xr) in y.chunks_exact_mut(t * d).zip(x.chunks_exact(t * d)) {
                 for p in 0..t {

@@ -98,17 +98,22 @@ pub fn with_cast_line(text: &str) -> String {
 }
 
 /// The cast member a stray cue `name` becomes: one whose name it contains (EDDIE for "EDDIE
-/// CALLOWAY"), else the one who has waited longest to speak, never the last speaker when
+/// CALLOWAY"), else the one who has waited longest to speak; never the last speaker when
 /// another can answer. `recent` lists the speakers so far, latest last.
 pub fn remap(name: &str, cast: &[String], recent: &[String]) -> String {
     let words: Vec<&str> = name.split_whitespace().collect();
-    if let Some(c) = cast.iter().find(|c| words.contains(&c.as_str())) {
+    let last = recent.last();
+    let may_answer = |c: &&String| cast.len() == 1 || Some(*c) != last;
+    if let Some(c) = cast
+        .iter()
+        .filter(may_answer)
+        .find(|c| words.contains(&c.as_str()))
+    {
         return c.clone();
     }
     let last_turn = |c: &String| recent.iter().rposition(|r| r == c);
-    let last = recent.last();
     cast.iter()
-        .filter(|c| cast.len() == 1 || Some(*c) != last)
+        .filter(may_answer)
         .min_by_key(|c| last_turn(c).map_or(-1, |i| i as i64))
         .cloned()
         .unwrap_or_else(|| name.to_string())
@@ -139,6 +144,7 @@ mod tests {
         assert_eq!(remap("BARTENDER", &cast, &recent), "EDDIE");
         let recent: Vec<String> = ["VERA", "EDDIE"].map(String::from).to_vec();
         assert_eq!(remap("COP", &cast, &recent), "SAL");
+        assert_eq!(remap("EDDIE", &cast, &recent), "SAL", "EDDIE just spoke");
     }
 
     #[test]

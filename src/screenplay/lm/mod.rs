@@ -274,25 +274,27 @@ impl<'a> Stepper<'a> {
     }
 
     /// Forgets the tokens from `len` on (a line rewritten): the cached keys and values of
-    /// the positions kept stay; a recurrent state starts again from the first token.
+    /// the positions kept stay, but for the last kept token, which goes through again (its
+    /// logits are the next ones asked for); a recurrent state starts again from the first.
     pub fn truncate(&mut self, len: usize) -> Result<()> {
         if len >= self.tokens.len() {
             return Ok(());
         }
         self.tokens.truncate(len);
-        if self.consumed <= len {
+        let kept = len.saturating_sub(1);
+        if self.consumed <= kept {
             return Ok(());
         }
         let first_cached = self.consumed - self.cache.len;
-        if matches!(self.model.net, Net::Lstm(_)) || len <= first_cached {
+        if matches!(self.model.net, Net::Lstm(_)) || kept <= first_cached {
             self.state = None;
             self.cache = gpt::KvCache::default();
             self.consumed = 0;
             return Ok(());
         }
-        // The positions past `keep` are overwritten as new tokens come.
-        self.cache.len = len - first_cached;
-        self.consumed = len;
+        // The positions past `kept` are overwritten as tokens come.
+        self.cache.len = kept - first_cached;
+        self.consumed = kept;
         Ok(())
     }
 

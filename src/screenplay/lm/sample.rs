@@ -26,6 +26,10 @@ pub struct SamplingOptions {
     pub top_k: usize,
     /// ... and of those only the smallest set whose probability reaches p.
     pub top_p: f32,
+    /// Above 1 makes words used in the last few hundred tokens less likely (punctuation,
+    /// line breaks and capitals, the cues and headings, are not held against it), so that a
+    /// small model does not loop on one line; 1 turns it off.
+    pub repetition_penalty: f32,
 }
 
 impl Default for SamplingOptions {
@@ -34,6 +38,35 @@ impl Default for SamplingOptions {
             temperature: 0.8,
             top_k: 40,
             top_p: 0.95,
+            repetition_penalty: 1.2,
+        }
+    }
+}
+
+/// Scenes a film is cut into at most, by length: a scene that has run this share of the
+/// screen time ends at its next paragraph.
+const SCENES_PER_FILM: f64 = 5.0;
+
+/// Paragraphs a scene holds (its heading among them) before the next heading may start.
+const MIN_SCENE_PARAGRAPHS: usize = 3;
+
+/// Tokens the repetition penalty looks back over.
+const PENALTY_WINDOW: usize = 256;
+
+/// Makes the `penalised` tokens among `recent` less likely (CTRL's penalty: a positive logit
+/// divided by `penalty`, a negative one multiplied), each once.
+fn penalise_repeats(logits: &mut [f32], recent: &[u32], penalised: &[bool], penalty: f32) {
+    if penalty == 1.0 {
+        return;
+    }
+    let mut seen: Vec<u32> = recent.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    for id in seen {
+        let i = id as usize;
+        if penalised.get(i) == Some(&true) {
+            let l = &mut logits[i];
+            *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
         }
     }
 }
@@ -142,11 +175,14 @@ struct LineStart {
     byte: usize,
 }
 
-/// A cue the model just wrote for someone outside the cast, rewritten for the cast member
-/// [`cast::remap`] picks (extension kept); `None` when the cue is fine. Records the speaker.
+/// A cue the model just wrote for someone outside the cast (or for the one who spoke last),
+/// rewritten for the cast member [`cast::remap`] picks (extension kept); `None` when the cue
+/// is fine. Records the speaker.
 fn cast_cue(line: &str, cast: &[String], speakers: &mut Vec<String>) -> Option<String> {
     let (name, ext, _) = parse_cue(line)?;
-    if cast.is_empty() || cast.contains(&name) {
+    // A cast member answering themself is a small model's loop more often than a scene's need.
+    let repeats = cast.len() > 1 && speakers.last() == Some(&name);
+    if cast.is_empty() || (cast.contains(&name) && !repeats) {
         speakers.push(name);
         return None;
     }
@@ -179,6 +215,19 @@ pub fn write_draft(
             tok.token_bytes(id)
                 .first()
                 .is_some_and(|b| b.is_ascii_alphanumeric())
+        })
+        .collect();
+    // Words (tokens with a lower-case letter) count as repeats; cues and headings do not.
+    let penalised: Vec<bool> = (0..tok.vocab_size() as u32)
+        .map(|id| tok.token_bytes(id).iter().any(u8::is_ascii_lowercase))
+        .collect();
+    // Tokens that could start a scene heading at the start of a paragraph.
+    let heading_starts: Vec<u32> = (0..tok.vocab_size() as u32)
+        .filter(|&id| {
+            let bytes = tok.token_bytes(id);
+            let t = String::from_utf8_lossy(&bytes);
+            let t = t.trim_start_matches(' ');
+            !t.is_empty() && ["INT.", "EXT.", "I/E"].iter().any(|h| h.starts_with(t))
         })
         .collect();
     let mut after_forced_word = false;
@@ -215,6 +264,10 @@ pub fn write_draft(
     let mut scene = 1usize;
     let mut generated = 0usize;
     let mut speakers: Vec<String> = Vec::new();
+    // A scene holds a few paragraphs before the next heading, and never repeats the heading
+    // of the one before: small models otherwise loop through one-line scenes.
+    let (mut scene_paragraphs, mut last_heading) = (0usize, String::new());
+    let mut continue_scene = false;
     let mut line_start = LineStart {
         token: stepper.tokens().len(),
         byte: text.len() - opening.len(),
@@ -224,7 +277,14 @@ pub fn write_draft(
             break;
         }
         crate::progress::check_interrupted()?;
-        let logits = stepper.next_logits()?;
+        let mut logits = stepper.next_logits()?;
+        let written = &stepper.tokens()[prime_len..];
+        penalise_repeats(
+            &mut logits,
+            &written[written.len().saturating_sub(PENALTY_WINDOW)..],
+            &penalised,
+            req.sampling.repetition_penalty,
+        );
         let done_enough = prop_pending.is_none()
             && line_pending.is_none()
             && fountain::parse(&text).estimated_seconds >= req.target_seconds * 0.7;
@@ -234,6 +294,12 @@ pub fn write_draft(
         }
         if std::mem::take(&mut after_forced_word) {
             ban.extend_from_slice(&word_continuations);
+        }
+        let at_paragraph = text.ends_with("\n\n");
+        if at_paragraph
+            && (std::mem::take(&mut continue_scene) || scene_paragraphs < MIN_SCENE_PARAGRAPHS)
+        {
+            ban.extend_from_slice(&heading_starts);
         }
         let id = sample_token(&logits, &req.sampling, &ban, &mut rng);
         generated += 1;
@@ -250,6 +316,19 @@ pub fn write_draft(
         // length.
         let before_blank = text[..line_start.byte].ends_with("\n\n");
         let last_line = text[line_start.byte..].trim_end().to_string();
+        if before_blank && parse_heading(&last_line).is_some() {
+            if last_line.trim().eq_ignore_ascii_case(last_heading.trim()) {
+                stepper.truncate(line_start.token)?;
+                text.truncate(line_start.byte);
+                continue_scene = true;
+                continue;
+            }
+            last_heading = last_line.clone();
+            scene_paragraphs = 0;
+        }
+        if text.ends_with("\n\n") && !last_line.is_empty() {
+            scene_paragraphs += 1;
+        }
         if before_blank && parse_heading(&last_line).is_none() {
             if let Some(cue) = cast_cue(&last_line, &req.constraints.cast, &mut speakers) {
                 stepper.truncate(line_start.token)?;
@@ -278,12 +357,24 @@ pub fn write_draft(
                 force = prop_opening(prop);
                 prop_pending = None;
                 after_forced_word = true;
-            } else if scene >= 1
-                && fountain::parse(&text).estimated_seconds >= req.target_seconds
-                && prop_pending.is_none()
-                && line_pending.is_none()
-            {
-                break;
+            } else {
+                let parsed = fountain::parse(&text);
+                if parsed.estimated_seconds >= req.target_seconds
+                    && prop_pending.is_none()
+                    && line_pending.is_none()
+                {
+                    break;
+                }
+                // A scene that has run its share of the film gives way to the next one.
+                let scene_seconds = parsed.scenes.last().map_or(0.0, |s| s.estimated_seconds);
+                if scene_seconds >= (req.target_seconds / SCENES_PER_FILM).max(20.0) {
+                    force = if rng.random_bool(0.6) {
+                        "INT. "
+                    } else {
+                        "EXT. "
+                    }
+                    .to_string();
+                }
             }
         } else if let Some(line) = line_pending.as_ref().filter(|_| {
             scene >= line_scene
@@ -331,6 +422,7 @@ mod tests {
             temperature: 1.0,
             top_k: 2,
             top_p: 1.0,
+            repetition_penalty: 1.0,
         };
         let draw = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
