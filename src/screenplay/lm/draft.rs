@@ -37,7 +37,7 @@ pub fn write_draft(
 ) -> Result<String> {
     let mut draft = Drafter::new(bundle, req)?;
     let mut generated = 0usize;
-    while generated < req.max_tokens && !deadline.is_some_and(|d| Instant::now() > d) {
+    while generated < req.max_tokens && deadline.is_none_or(|d| Instant::now() <= d) {
         crate::progress::check_interrupted()?;
         let Some(id) = draft.sample()? else {
             break;
