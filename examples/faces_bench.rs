@@ -30,7 +30,7 @@ fn pngs(dir: &Path) -> Result<Vec<Planar>> {
 }
 
 fn main() -> Result<()> {
-    benjamin::nn::configure_threads();
+    benjamin::nn::configure_threads(false);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dev = benjamin::nn::device();
     match args.first().map(String::as_str) {

@@ -8,7 +8,7 @@ use benjamin::screenplay::lm::{base, LanguageModel, ModelConfig};
 use candle_core::{Device, Tensor};
 
 fn main() -> anyhow::Result<()> {
-    benjamin::nn::configure_threads();
+    benjamin::nn::configure_threads(std::env::args().nth(2).as_deref() == Some("sample"));
     let rows: usize = std::env::args().nth(1).map_or(Ok(2), |a| a.parse())?;
     if std::env::args().nth(2).as_deref() == Some("sample") {
         return sample();

@@ -242,7 +242,8 @@ struct MakeArgs {
 }
 
 fn main() -> ExitCode {
-    benjamin::nn::configure_threads();
+    // Only `write` samples without training anything in the same process.
+    benjamin::nn::configure_threads(std::env::args().nth(1).as_deref() == Some("write"));
     let cli = Cli::parse();
     install_interrupt_handler();
     match run(cli) {
