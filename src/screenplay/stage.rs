@@ -138,9 +138,12 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
     };
     let parsed = fountain::parse(complete);
     let mut seen: Vec<String> = Vec::new();
-    let mut scenes = Vec::new();
+    let mut scenes: Vec<Scene> = Vec::new();
     for mut scene in parsed.scenes {
-        if scene.heading.place.trim().is_empty() {
+        // A heading with no place ("INT." and a line break) goes; what follows it stays with
+        // the scene before.
+        let placeless = scene.heading.place.trim().is_empty();
+        if placeless && scenes.is_empty() {
             continue;
         }
         let mut kept: Vec<Element> = Vec::new();
@@ -171,7 +174,11 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
             seen.push(key);
             kept.push(e);
         }
-        if kept
+        if placeless {
+            if let Some(previous) = scenes.last_mut() {
+                previous.elements.extend(kept);
+            }
+        } else if kept
             .iter()
             .any(|e| matches!(e, Element::Action { .. } | Element::Dialogue(_)))
         {
