@@ -97,7 +97,7 @@ def summarise(rows):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="./target/release/benjamin")
-    ap.add_argument("--models", nargs="+", default=["smollm2"])
+    ap.add_argument("--models", nargs="+", default=["smollm2", "gpt"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--corpus", default="corpora")

@@ -71,8 +71,8 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 4.0)]
         minutes: f64,
-        /// The screenplay model: smollm2 (the built-in adapters on SmolLM2, default), gpt (the
-        /// built-in small GPT), or a folder made by `benjamin train screenplay`.
+        /// The screenplay model: smollm2 (the built-in adapters on SmolLM2), gpt (the built-in
+        /// small GPT, default), or a folder made by `benjamin train screenplay`.
         #[arg(long)]
         model: Option<PathBuf>,
         /// Sampling temperature (0 is greedy).
@@ -226,8 +226,8 @@ struct MakeArgs {
     /// Length of the film in minutes (about a page of screenplay a minute). Default: 4.
     #[arg(long)]
     minutes: Option<f64>,
-    /// The screenplay model: smollm2 (the built-in adapters on SmolLM2, default), gpt (the
-    /// built-in small GPT, Sunspring's garble), or a folder made by `benjamin train screenplay`.
+    /// The screenplay model: smollm2 (the built-in adapters on SmolLM2), gpt (the built-in
+    /// small GPT, default, Sunspring's garble), or a folder made by `benjamin train screenplay`.
     #[arg(long)]
     screenplay_model: Option<PathBuf>,
     /// Archive of footage to pick shots from (default: $BENJAMIN_ARCHIVE or ~/.local/share/benjamin/archive).
