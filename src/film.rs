@@ -91,7 +91,8 @@ pub struct FilmSettings {
     /// Length of the film to write, in minutes (a page of screenplay is about a minute).
     #[serde(default = "default_minutes")]
     pub minutes: f64,
-    /// A screenplay model folder made by `benjamin train screenplay`; the built-in one when absent.
+    /// The screenplay model: "smollm2" or "gpt" (built in), or a folder made by `benjamin train
+    /// screenplay`; the built-in adapters on SmolLM2 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screenplay_model: Option<PathBuf>,
     /// Temperature, top-k and top-p of the screenplay model.

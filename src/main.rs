@@ -71,8 +71,8 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 4.0)]
         minutes: f64,
-        /// The screenplay model: smollm2 (the built-in adapters on SmolLM2), gpt (the built-in
-        /// small GPT, default), or a folder made by `benjamin train screenplay`.
+        /// The screenplay model: smollm2 (the built-in adapters on SmolLM2, default), gpt
+        /// (the built-in small GPT), or a folder made by `benjamin train screenplay`.
         #[arg(long)]
         model: Option<PathBuf>,
         /// Sampling temperature (0 is greedy).
@@ -148,9 +148,10 @@ struct TrainScreenplayArgs {
     /// Wall-clock budget in hours; training stops inside it and keeps the best checkpoint.
     #[arg(long, default_value_t = 0.25)]
     hours: f64,
-    /// Output folder (config.json, model.safetensors, tokenizer.json, checkpoint/). Resumes from its checkpoint.
-    #[arg(long, default_value = "models/screenplay")]
-    out: PathBuf,
+    /// Output folder (config.json, model.safetensors, tokenizer.json, checkpoint/). Resumes from
+    /// its checkpoint. Default: models/screenplay-smollm2 for llama, models/screenplay else.
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Tokenizer vocabulary (gpt, lstm): 260 is one token per byte (character level), more learns BPE merges.
     #[arg(long, default_value_t = 1024)]
     vocab: usize,
@@ -226,8 +227,8 @@ struct MakeArgs {
     /// Length of the film in minutes (about a page of screenplay a minute). Default: 4.
     #[arg(long)]
     minutes: Option<f64>,
-    /// The screenplay model: smollm2 (the built-in adapters on SmolLM2), gpt (the built-in
-    /// small GPT, default, Sunspring's garble), or a folder made by `benjamin train screenplay`.
+    /// The screenplay model: smollm2 (the built-in adapters on SmolLM2, default), gpt (the
+    /// built-in small GPT: Sunspring's garble), or a folder made by `benjamin train screenplay`.
     #[arg(long)]
     screenplay_model: Option<PathBuf>,
     /// Archive of footage to pick shots from (default: $BENJAMIN_ARCHIVE or ~/.local/share/benjamin/archive).
@@ -360,14 +361,19 @@ fn run(cli: Cli) -> Result<()> {
                 a.corpus.display(),
                 tokenizer.vocab_size()
             ));
+            // The adapters and the built-in GPT each keep their own folder by default.
+            let out = a.out.clone().unwrap_or_else(|| match a.arch {
+                Arch::Llama => "models/screenplay-smollm2".into(),
+                _ => "models/screenplay".into(),
+            });
             let report =
-                lm::train::train(&docs, &tokenizer, &opts, &a.out, &progress, base.as_ref())?;
+                lm::train::train(&docs, &tokenizer, &opts, &out, &progress, base.as_ref())?;
             if cli.json {
                 print_json(&report);
             } else if !cli.quiet {
                 eprintln!(
                     "trained {} steps in {:.0} s ({:.0} tokens/s, {} parameters): best validation loss {:.4}; model in {}",
-                    report.steps, report.seconds, report.tokens_per_second, report.parameters, report.best_val_loss, a.out.display()
+                    report.steps, report.seconds, report.tokens_per_second, report.parameters, report.best_val_loss, out.display()
                 );
             }
         }

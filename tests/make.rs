@@ -34,6 +34,8 @@ fn film_with_shots(dir: &Path) -> std::path::PathBuf {
     let media = make_media(dir);
     let film = dir.join("film");
     let mut settings = FilmSettings::new("Killed Halfway".into(), Genre::Noir, 3, 0.05);
+    // The small GPT: the default adapters need the 93 MB base the setup fetches.
+    settings.screenplay_model = Some("gpt".into());
     settings.frame = Frame {
         width: 320,
         height: 180,
@@ -107,7 +109,15 @@ fn make_without_an_archive_reports_each_stage_and_writes_no_film() {
     let out = run_ok(
         Command::new(env!("CARGO_BIN_EXE_benjamin"))
             .args([
-                "make", "--genre", "scifi", "--hours", "0.01", "--json", "--film",
+                "make",
+                "--genre",
+                "scifi",
+                "--hours",
+                "0.01",
+                "--json",
+                "--screenplay-model",
+                "gpt",
+                "--film",
             ])
             .arg(&film)
             .env("BENJAMIN_ARCHIVE", dir.path().join("no-archive")),

@@ -151,6 +151,24 @@ fn truncated_and_foreign_files_are_refused_by_name() {
     assert!(format!("{missing:#}").contains("nowhere"));
 }
 
+/// The default model is the adapters, so `write` needs the base; a base named by
+/// BENJAMIN_BASE that is not there is an error naming it, never a quiet fallback.
+#[test]
+fn the_default_model_reads_the_base_benjamin_base_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_benjamin"))
+        .args(["write", "--genre", "noir", "--quiet"])
+        .env("BENJAMIN_BASE", dir.path().join("typo.gguf"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("typo.gguf") && err.contains("BENJAMIN_BASE"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_base_tokenizer_round_trips_and_adds_benjamins_tokens() {
     let dir = tempfile::tempdir().unwrap();

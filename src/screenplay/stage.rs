@@ -36,8 +36,9 @@ mod embedded {
 /// The names `--screenplay-model` takes for the built-in models (any other value is a folder).
 pub const BUILT_IN_MODELS: [&str; 2] = ["smollm2", "gpt"];
 
-/// Which model a film's setting names: "smollm2" the built-in adapters, `None` or "gpt" the
-/// built-in GPT, anything else a folder made by `benjamin train screenplay`.
+/// Which model a film's setting names: `None` or "smollm2" the built-in adapters (they score
+/// best: see models/README.md), "gpt" the built-in GPT, anything else a folder made by
+/// `benjamin train screenplay`.
 enum ModelChoice<'a> {
     Adapters,
     Gpt,
@@ -46,9 +47,7 @@ enum ModelChoice<'a> {
 
 fn choice(setting: Option<&Path>) -> ModelChoice<'_> {
     match setting {
-        // The tests (and a machine without the base) run on the GPT: the adapters need the
-        // 93 MB base the setup fetches.
-        None => ModelChoice::Gpt,
+        None => ModelChoice::Adapters,
         Some(p) if p.exists() => ModelChoice::Folder(p),
         Some(p) if p == Path::new("smollm2") => ModelChoice::Adapters,
         Some(p) if p == Path::new("gpt") => ModelChoice::Gpt,

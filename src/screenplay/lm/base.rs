@@ -49,20 +49,15 @@ pub struct Base {
     content: gguf_file::Content,
 }
 
-/// The places searched for the base, in order: `$BENJAMIN_BASE` (a file or a folder), the
-/// checkout's `models/third-party/`, and the user's data folder.
+/// The places searched for the base, in order: the checkout's `models/third-party/` and the
+/// user's data folder. `$BENJAMIN_BASE` (a file or a folder), when set, replaces them.
 pub fn search_path() -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(p) = std::env::var_os("BENJAMIN_BASE") {
-        paths.push(PathBuf::from(p));
-    }
-    paths.push(
+    vec![
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("models/third-party")
             .join(BASE_FOLDER),
-    );
-    paths.push(crate::film::data_dir().join("models").join(BASE_FOLDER));
-    paths
+        crate::film::data_dir().join("models").join(BASE_FOLDER),
+    ]
 }
 
 /// The base at `path` (a GGUF file, or a folder holding [`BASE_FILE`]), else the first one
@@ -77,6 +72,11 @@ pub fn locate(path: Option<&Path>) -> Result<Base> {
     };
     if let Some(p) = path {
         return Base::open(&file_in(p));
+    }
+    // A base the user names is the one used: a typo must not quietly fall back to another.
+    if let Some(p) = std::env::var_os("BENJAMIN_BASE") {
+        return Base::open(&file_in(Path::new(&p)))
+            .context("BENJAMIN_BASE names the screenplay base; unset it to use the installed one");
     }
     let searched = search_path();
     for p in &searched {
