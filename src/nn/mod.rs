@@ -13,6 +13,7 @@ pub mod attention;
 mod conv;
 pub mod fused;
 mod gemm;
+mod head_loss;
 mod layer_norm;
 mod linear;
 pub mod llama_kernels;
@@ -20,6 +21,7 @@ mod parallel;
 
 pub use adamw::AdamW;
 pub use conv::{conv2d, Activation, ConvSpec};
+pub use head_loss::head_cross_entropy;
 pub use layer_norm::{layer_norm, LayerNorm};
 pub use linear::{frozen_linear, linear, Linear};
 pub use parallel::{on_cores, sharded_gradients};

@@ -269,14 +269,35 @@ impl Llama {
         Tensor::cat(&[&base, &extra], 1)
     }
 
-    /// Logits `[b * t, vocab]` for every position of `ids` `[b, t]` (training).
-    pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+    /// Final hidden states `[b * t, width]` for every position of `ids` `[b, t]`.
+    fn hidden(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let mut x = self.embed(ids)?;
         for layer in &self.layers {
             x = self.layer(layer, &x, (b, t), 0, None)?;
         }
-        self.head(&x)
+        Ok(x)
+    }
+
+    /// Logits `[b * t, vocab]` for every position of `ids` `[b, t]`.
+    pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+        self.head(&self.hidden(ids)?)
+    }
+
+    /// Mean cross-entropy of every position of `ids` `[b, t]` predicting `targets` (training
+    /// and evaluation): the output layer and the loss in one op, which never holds the whole
+    /// `[b * t, vocab]` logits.
+    pub fn loss(&self, ids: &Tensor, targets: &[u32]) -> Result<Tensor> {
+        let x = self.hidden(ids)?;
+        match &self.head {
+            Frozen::Dense(w) => {
+                let h = rms_norm(&x, &self.norm, self.shape.rms_eps)?;
+                crate::nn::head_cross_entropy(&h, w, &self.extra_rows()?, targets)
+            }
+            Frozen::Quantized(_) => {
+                fused::cross_entropy(&self.head(&x)?, &Tensor::new(targets, x.device())?)
+            }
+        }
     }
 
     /// Logits `[b, 1, vocab]` of the last position, reading and extending `cache` (sampling).

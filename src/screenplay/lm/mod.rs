@@ -231,7 +231,7 @@ impl LanguageModel {
     pub fn loss(&self, inputs: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let logits = match &self.net {
             Net::Gpt(m) => m.logits(inputs, None)?,
-            Net::Llama(m) => m.logits(inputs)?,
+            Net::Llama(m) => return Ok(m.loss(inputs, &targets.flatten_all()?.to_vec1()?)?),
             Net::Lstm(m) => {
                 let logits = m.forward(inputs)?;
                 let v = logits.dim(2)?;
