@@ -58,6 +58,60 @@ impl Drop for AtomicFile {
     }
 }
 
+/// The lock file benjamin keeps in a folder it works in (hidden; harmless when left).
+pub const LOCK_FILE: &str = ".benjamin.lock";
+
+/// An exclusive hold on a folder (a film, the archive, the actors) while one benjamin works
+/// in it: a second one is refused with a message naming the first, instead of the two
+/// deleting each other's temporary files. The kernel drops the lock when the process ends,
+/// however it ends.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: fs::File,
+}
+
+impl FolderLock {
+    /// Takes the lock on `dir` (created when missing); `what` names the folder in errors.
+    pub fn acquire(dir: &Path, what: &str) -> Result<FolderLock> {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock only takes an open descriptor, which `file` owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::WouldBlock {
+                    let holder = fs::read_to_string(&path).unwrap_or_default();
+                    anyhow::bail!(
+                        "{what} {} is in use by another benjamin ({}); wait for it to finish, or stop it first",
+                        dir.display(),
+                        holder.trim()
+                    );
+                }
+                return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        // Who holds it, for the message a second benjamin gives.
+        let holder = format!(
+            "process {}, since {}",
+            std::process::id(),
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        );
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.write_all(holder.as_bytes()));
+        Ok(FolderLock { _file: file })
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temp file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file = AtomicFile::new(path)?;
@@ -90,6 +144,18 @@ fn parent_dir(path: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// Decodes an image to RGB, its format read from its content (a PNG named .mp4 is still a
+/// PNG), with an error naming the file.
+pub fn read_rgb_image(path: &Path) -> Result<image::RgbImage> {
+    let img = image::ImageReader::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .decode()
+        .with_context(|| format!("{} is not an image benjamin can read", path.display()))?;
+    Ok(img.to_rgb8())
 }
 
 /// BLAKE3 hash of a file's content, as hex.
@@ -128,12 +194,14 @@ pub fn fingerprint_file(path: &Path) -> Result<String> {
     Ok(format!("size:{}:mtime:{}", meta.len(), modified))
 }
 
-/// Lower-case ASCII slug for folder names: "The Long Rain!" -> "the-long-rain".
+/// Lower-case slug for folder names: "The Long Rain!" -> "the-long-rain", "ОЛЕГ" -> "олег".
+/// Letters and digits of every script are kept; anything else (a slash, a dot) becomes one
+/// dash, so a slug never leaves the folder it names a child of.
 pub fn slug(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
         } else if !out.ends_with('-') && !out.is_empty() {
             out.push('-');
         }
@@ -155,6 +223,25 @@ mod tests {
         assert_eq!(slug("The Long Rain!"), "the-long-rain");
         assert_eq!(slug("  --  "), "untitled");
         assert_eq!(slug("Zone Out (2018)"), "zone-out-2018");
+        assert_eq!(slug("李小龙"), "李小龙");
+        assert_eq!(slug("ОЛЕГ"), "олег");
+        assert_eq!(slug("../../etc"), "etc");
+    }
+
+    #[test]
+    fn a_locked_folder_is_refused_with_the_holder_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = FolderLock::acquire(dir.path(), "the film folder").unwrap();
+        let err = FolderLock::acquire(dir.path(), "the film folder")
+            .err()
+            .unwrap();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("in use") && msg.contains(&std::process::id().to_string()),
+            "{msg}"
+        );
+        drop(held);
+        FolderLock::acquire(dir.path(), "the film folder").unwrap();
     }
 
     #[test]

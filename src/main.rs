@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use benjamin::cut::{self, CutOptions, EditList};
+use benjamin::film::request::FilmArgs;
 use benjamin::film::{Film, FilmSettings, Genre};
-use benjamin::fsutil::slug;
 use benjamin::pipeline::{Pipeline, StageId};
 use benjamin::progress::{install_interrupt_handler, Progress};
 use benjamin::screenplay::lm::{self, Arch};
@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Make a film: run every stage that is not up to date, in order, within the time budget.
-    Make(MakeArgs),
+    Make(FilmArgs),
     /// Rerun one stage even if it is up to date; the stages after it become stale.
     Run {
         /// The stage to rerun.
@@ -69,7 +69,7 @@ enum Command {
         prop: Option<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long, default_value_t = 4.0)]
+        #[arg(long, default_value_t = 4.0, value_parser = benjamin::film::parse_minutes)]
         minutes: f64,
         /// The screenplay model: smollm2 (the built-in adapters on SmolLM2, default), gpt
         /// (the built-in small GPT), or a folder made by `benjamin train screenplay`.
@@ -146,7 +146,7 @@ struct TrainScreenplayArgs {
     #[arg(long, default_value_t = 8)]
     rank: usize,
     /// Wall-clock budget in hours; training stops inside it and keeps the best checkpoint.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = benjamin::film::parse_hours)]
     hours: f64,
     /// Output folder (config.json, model.safetensors, tokenizer.json, checkpoint/). Resumes from
     /// its checkpoint. Default: models/screenplay-smollm2 for llama, models/screenplay else.
@@ -201,47 +201,6 @@ enum CorpusCommand {
     },
 }
 
-#[derive(Args)]
-struct MakeArgs {
-    /// Genre of the film (required for a new film).
-    #[arg(long, value_enum)]
-    genre: Option<Genre>,
-    /// Wall-clock budget for the whole run, in hours (0.1 is a quick demo). Default: 1 for a new film.
-    #[arg(long)]
-    hours: Option<f64>,
-    /// The film's title (also names its folder under films/).
-    #[arg(long)]
-    title: Option<String>,
-    /// A line of dialogue one character must say, word for word.
-    #[arg(long)]
-    line: Option<String>,
-    /// A prop that must appear in the action.
-    #[arg(long)]
-    prop: Option<String>,
-    /// Seed for every random choice; the same seed makes the same film. Default: picked and recorded.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// The film folder. Default: films/<title> (or films/<genre>-<seed> without a title).
-    #[arg(long)]
-    film: Option<PathBuf>,
-    /// Length of the film in minutes (about a page of screenplay a minute). Default: 4.
-    #[arg(long)]
-    minutes: Option<f64>,
-    /// The screenplay model: smollm2 (the built-in adapters on SmolLM2, default), gpt (the
-    /// built-in small GPT: Sunspring's garble), or a folder made by `benjamin train screenplay`.
-    #[arg(long)]
-    screenplay_model: Option<PathBuf>,
-    /// Archive of footage to pick shots from (default: $BENJAMIN_ARCHIVE or ~/.local/share/benjamin/archive).
-    #[arg(long)]
-    archive: Option<PathBuf>,
-    /// The General MIDI SoundFont (.sf2) to play the score on (default: Debian's csound-soundfont).
-    #[arg(long)]
-    soundfont: Option<PathBuf>,
-    /// Folder of actors (photos and consent records, see `benjamin actors add`) whose faces the faces stage swaps in.
-    #[arg(long)]
-    actors: Option<PathBuf>,
-}
-
 fn main() -> ExitCode {
     // Only `write` samples without training anything in the same process.
     benjamin::nn::configure_threads(std::env::args().nth(1).as_deref() == Some("write"));
@@ -250,7 +209,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            benjamin::errln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -260,7 +219,8 @@ fn run(cli: Cli) -> Result<()> {
     let progress = Progress::new(cli.quiet);
     match cli.command {
         Command::Make(args) => {
-            let film = prepare_film(args, &progress)?;
+            let (film, _lock) =
+                benjamin::film::request::prepare(args, Path::new("films"), &progress)?;
             let reports = Pipeline::default().make(&film, &progress)?;
             let mp4 = film.dir.join("film.mp4");
             if cli.json {
@@ -273,14 +233,15 @@ fn run(cli: Cli) -> Result<()> {
                         .iter()
                         .any(|r| r.stage == StageId::Cut && r.action != "blocked")
                 {
-                    eprintln!("film: {}", mp4.display());
+                    benjamin::errln!("film: {}", mp4.display());
                 } else {
-                    eprintln!("no film yet: some stages are not built or blocked (see above); `benjamin status --film {}`", film.dir.display());
+                    benjamin::errln!("no film yet: some stages are not built or blocked (see above); `benjamin status --film {}`", film.dir.display());
                 }
             }
         }
         Command::Run { stage, film, seed } => {
             let mut film = Film::open(&film)?;
+            let _lock = Film::lock(&film.dir)?;
             if let Some(seed) = seed {
                 film.settings.seed = seed;
                 film = Film::save(&film.dir, &film.settings)?;
@@ -299,7 +260,7 @@ fn run(cli: Cli) -> Result<()> {
                     &serde_json::json!({"film": film.dir, "settings": film.settings, "cast": cast, "stages": stages}),
                 );
             } else {
-                println!(
+                benjamin::outln!(
                     "{} ({}, seed {}, {} h budget) in {}",
                     film.settings.title,
                     film.settings.genre,
@@ -308,7 +269,7 @@ fn run(cli: Cli) -> Result<()> {
                     film.dir.display()
                 );
                 if let Some(cast) = cast.filter(|c| !c.is_empty()) {
-                    println!("cast: {}", cast.join(", "));
+                    benjamin::outln!("cast: {}", cast.join(", "));
                 }
                 for s in stages {
                     let mut line = format!("{:>10}  {:<13}", s.stage.name(), s.state);
@@ -318,7 +279,7 @@ fn run(cli: Cli) -> Result<()> {
                     if let Some(why) = s.reason {
                         line += &format!("  ({why})");
                     }
-                    println!("{}", line.trim_end());
+                    benjamin::outln!("{}", line.trim_end());
                 }
             }
         }
@@ -371,7 +332,7 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 print_json(&report);
             } else if !cli.quiet {
-                eprintln!(
+                benjamin::errln!(
                     "trained {} steps in {:.0} s ({:.0} tokens/s, {} parameters): best validation loss {:.4}; model in {}",
                     report.steps, report.seconds, report.tokens_per_second, report.parameters, report.best_val_loss, out.display()
                 );
@@ -413,7 +374,10 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 print_json(&serde_json::json!({"screenplay": script, "stats": stats}));
             } else {
-                print!("{}", screenplay::fountain::write(&script));
+                benjamin::progress::write_stdout(format_args!(
+                    "{}",
+                    screenplay::fountain::write(&script)
+                ));
                 progress.info(format!(
                     "{} scenes, {:.0} s of screen time; {} tokens in {:.1} s ({:.0} tokens/s)",
                     script.scenes.len(),
@@ -487,7 +451,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             } else {
                 for (g, n, b) in rows {
-                    println!("{:>8}  {n:>4} files  {:>8} KB", g.name(), b / 1024);
+                    benjamin::outln!("{:>8}  {n:>4} files  {:>8} KB", g.name(), b / 1024);
                 }
             }
         }
@@ -495,6 +459,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Faces(c) => c.run(&progress, cli.json)?,
         Command::Models(c) => c.run(&progress)?,
         Command::Cut { edl, out, preset } => {
+            cut::check_output(&out, [edl.as_path()])?;
             let list = EditList::load(&edl)?;
             let opts = CutOptions {
                 preset,
@@ -504,7 +469,7 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 print_json(&result);
             } else if !cli.quiet {
-                eprintln!(
+                benjamin::errln!(
                     "wrote {} ({:.1} s, {} frames, {:.1} LUFS) with {} and {}",
                     result.film.display(),
                     result.seconds,
@@ -520,86 +485,8 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    println!(
+    benjamin::outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("summary is serialisable")
     );
-}
-
-/// Opens the film folder (creating it for a new film) and records the settings given now.
-fn prepare_film(args: MakeArgs, progress: &Progress) -> Result<Film> {
-    let default_dir = |title: Option<&str>, genre: Genre, seed: u64| {
-        Path::new("films").join(match title {
-            Some(t) => slug(t),
-            None => format!("{genre}-{seed}"),
-        })
-    };
-    let existing = args
-        .film
-        .as_ref()
-        .filter(|d| Film::exists(d))
-        .cloned()
-        .or_else(|| {
-            let genre = args.genre?;
-            let dir = default_dir(args.title.as_deref(), genre, args.seed?);
-            Film::exists(&dir).then_some(dir)
-        });
-    let mut settings = match &existing {
-        Some(dir) => Film::open(dir)?.settings,
-        None => {
-            let Some(genre) = args.genre else {
-                bail!(
-                    "a new film needs a genre: add --genre noir, --genre scifi or --genre romance"
-                );
-            };
-            let seed = args.seed.unwrap_or_else(fresh_seed);
-            let title = args.title.clone().unwrap_or_else(|| "Untitled".to_string());
-            FilmSettings::new(title, genre, seed, args.hours.unwrap_or(1.0))
-        }
-    };
-    if let Some(g) = args.genre {
-        settings.genre = g;
-    }
-    if let Some(h) = args.hours {
-        if !(h > 0.0 && h.is_finite()) {
-            bail!("--hours must be a positive number of hours, e.g. 0.1 or 48");
-        }
-        settings.hours = h;
-    }
-    if let Some(t) = args.title.clone() {
-        settings.title = t;
-    }
-    if let Some(s) = args.seed {
-        settings.seed = s;
-    }
-    if let Some(m) = args.minutes {
-        if !(m > 0.0 && m <= 120.0) {
-            bail!("--minutes must be between 0 and 120");
-        }
-        settings.minutes = m;
-    }
-    settings.screenplay_model = args.screenplay_model.or(settings.screenplay_model);
-    settings.line = args.line.or(settings.line);
-    settings.prop = args.prop.or(settings.prop);
-    settings.archive = args.archive.or(settings.archive);
-    settings.actors = args.actors.or(settings.actors);
-    settings.soundfont = args.soundfont.or(settings.soundfont);
-    let dir = existing
-        .or(args.film)
-        .unwrap_or_else(|| default_dir(args.title.as_deref(), settings.genre, settings.seed));
-    let film = Film::save(&dir, &settings)?;
-    progress.info(format!(
-        "film folder: {} (seed {})",
-        dir.display(),
-        settings.seed
-    ));
-    Ok(film)
-}
-
-fn fresh_seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    (nanos as u64 ^ (std::process::id() as u64) << 32) % 1_000_000
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil;
+use crate::progress::name_a_few;
 
 /// Version of the manifest layout; a newer one is refused rather than misread.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -132,24 +133,32 @@ impl StageManifest {
             return Freshness::Stale(why);
         }
         let mut edited = Vec::new();
+        let mut changed = None;
         for out in &m.outputs {
             let path = film_dir.join(&out.path);
             match fsutil::hash_file(&path) {
                 Ok(h) if h == out.hash => {}
                 Ok(_) if editable.contains(&out.path.as_str()) => edited.push(out.path.clone()),
                 Ok(_) => {
-                    return Freshness::Stale(format!(
-                        "{} was changed since the stage wrote it (hash mismatch)",
-                        out.path
-                    ))
+                    changed.get_or_insert_with(|| {
+                        format!(
+                            "{} was changed since the stage wrote it (hash mismatch)",
+                            out.path
+                        )
+                    });
                 }
-                Err(_) => return Freshness::Stale(format!("{} is missing", out.path)),
+                Err(_) => {
+                    changed.get_or_insert_with(|| format!("{} is missing", out.path));
+                }
             }
         }
-        if edited.is_empty() {
-            Freshness::Fresh
-        } else {
-            Freshness::Edited(edited)
+        // A hand edit wins over the outputs derived from it: taking the edit rebuilds those
+        // (an earlier try may have failed or been killed halfway), and regenerating would
+        // throw the edit away.
+        match (edited.is_empty(), changed) {
+            (false, _) => Freshness::Edited(edited),
+            (true, Some(why)) => Freshness::Stale(why),
+            (true, None) => Freshness::Fresh,
         }
     }
 }
@@ -181,12 +190,12 @@ fn explain_difference(then: &StageInputs, now: &StageInputs) -> Option<String> {
     ] {
         let changed = changed_entries(a, b);
         if !changed.is_empty() {
-            why.push(format!("{kind} changed: {}", changed.join(", ")));
+            why.push(format!("{kind} changed: {}", name_a_few(&changed)));
         }
     }
     let reruns = changed_entries(&then.upstream, &now.upstream);
     if !reruns.is_empty() {
-        why.push(format!("upstream stage rerun: {}", reruns.join(", ")));
+        why.push(format!("upstream stage rerun: {}", name_a_few(&reruns)));
     }
     Some(if why.is_empty() {
         "inputs changed".to_string()
@@ -211,11 +220,12 @@ fn changed_keys(a: &serde_json::Value, b: &serde_json::Value) -> String {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
             keys.sort();
             keys.dedup();
-            keys.into_iter()
+            let keys = keys
+                .into_iter()
                 .filter(|k| a.get(*k) != b.get(*k))
                 .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+                .collect::<Vec<_>>();
+            name_a_few(&keys)
         }
         _ => "parameters".to_string(),
     }

@@ -216,13 +216,18 @@ impl Pipeline {
                 .unwrap_or_else(|| "absent".into());
             inputs.upstream.insert(up.name().to_string(), run);
         }
-        let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
-        let freshness =
-            StageManifest::freshness(manifest.as_ref(), &inputs, &film.dir, stage.editable());
+        let dir = film.stage_dir(id.name());
+        let manifest = StageManifest::load(&dir)?;
+        let damaged = manifest.is_none() && StageManifest::path(&dir).exists();
+        let freshness = if damaged {
+            Freshness::Stale("its manifest.json is damaged, so it runs again".into())
+        } else {
+            StageManifest::freshness(manifest.as_ref(), &inputs, &film.dir, stage.editable())
+        };
         Ok(Evaluation::Ready {
             stage,
             inputs,
-            had_run: manifest.is_some(),
+            had_run: manifest.is_some() || damaged,
             freshness,
         })
     }
@@ -355,11 +360,16 @@ fn run_stage(
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     fsutil::remove_partials(&dir);
     fsutil::remove_partials(&film.dir);
-    // The old manifest goes first: a run killed halfway must not leave the stage looking fresh.
-    let manifest_path = StageManifest::path(&dir);
-    if manifest_path.exists() {
-        std::fs::remove_file(&manifest_path)
-            .with_context(|| format!("cannot remove {}", manifest_path.display()))?;
+    // Taking an edit keeps the manifest until it succeeds: a failed or killed try leaves
+    // the stage "edited", and the next make tries the (fixed) edit again.
+    if !adopt_edits {
+        keep_edits(film, stage, progress)?;
+        // The old manifest goes first: a run killed halfway must not look fresh.
+        let manifest_path = StageManifest::path(&dir);
+        if manifest_path.exists() {
+            std::fs::remove_file(&manifest_path)
+                .with_context(|| format!("cannot remove {}", manifest_path.display()))?;
+        }
     }
     progress.info(format!("{id}: running ({why})"));
     let started_wall = SystemTime::now();
@@ -370,6 +380,16 @@ fn run_stage(
         deadline,
         progress,
     };
+    // Twice its share and five minutes more (a tiny budget still gets its film): past that
+    // the stage stops with a clear error.
+    let share = deadline.saturating_duration_since(started);
+    let _overrun = crate::progress::OverrunGuard::new(
+        deadline + share + Duration::from_secs(300),
+        format!(
+            "the {id} stage ran far past its share of the time budget ({:.0} s): give the film more --hours, or less to do (a shorter screenplay)",
+            share.as_secs_f64()
+        ),
+    );
     let outcome = if adopt_edits {
         stage.adopt_edits(&ctx)
     } else {
@@ -401,6 +421,42 @@ fn run_stage(
     })
 }
 
+/// Before a stage regenerates its outputs, copies each hand-edited one (it differs from what
+/// the last run recorded, or no run recorded it) to `<stage>/edits/`, so no edit is lost.
+fn keep_edits(film: &Film, stage: &dyn Stage, progress: &Progress) -> Result<()> {
+    let dir = film.stage_dir(stage.id().name());
+    let recorded = StageManifest::load(&dir).ok().flatten().map(|m| m.outputs);
+    for rel in stage.editable() {
+        let path = film.dir.join(rel);
+        let Ok(hash) = fsutil::hash_file(&path) else {
+            continue;
+        };
+        let same = recorded
+            .iter()
+            .flatten()
+            .any(|o| o.path == *rel && o.hash == hash);
+        if same {
+            continue;
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace(':', "-");
+        let kept = dir
+            .join("edits")
+            .join(format!("{stamp}-{}", name.unwrap_or_default()));
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        fsutil::write_atomic(&kept, &bytes)?;
+        progress.info(format!(
+            "{}: your edit of {rel} is kept as {} before the stage writes it again",
+            stage.id(),
+            kept.strip_prefix(&film.dir).unwrap_or(&kept).display()
+        ));
+    }
+    Ok(())
+}
+
 /// An id unique to this run (time to the nanosecond, process, a counter, and what it wrote).
 fn new_run_id(outputs: &[crate::manifest::OutputRecord]) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -430,20 +486,7 @@ pub fn describe(r: &StageReport) -> String {
         line += &format!(" in {d:.1} s");
     }
     if !r.outputs.is_empty() {
-        // A stage with many artifacts (a WAV per line) names the first few.
-        const SHOWN: usize = 4;
-        line += &format!(
-            " -> {}",
-            r.outputs
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        if r.outputs.len() > SHOWN {
-            line += &format!(" and {} more", r.outputs.len() - SHOWN);
-        }
+        line += &format!(" -> {}", crate::progress::name_a_few(&r.outputs));
     } else if let Some(why) = &r.reason {
         line += &format!(" ({why})");
     }

@@ -1,7 +1,9 @@
 //! Progress bars and messages for long work, and the Ctrl-C flag every long loop checks.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,16 +18,95 @@ pub fn install_interrupt_handler() {
             // Second Ctrl-C: the user really wants out.
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: stopping after the current step (Ctrl-C again to quit at once)");
+        crate::errln!(
+            "\ninterrupted: stopping after the current step (Ctrl-C again to quit at once)"
+        );
     });
 }
 
-/// Fails when the user pressed Ctrl-C; call it inside long loops.
+/// Prints a line of a command's output on stdout. When the reader has gone (`benjamin archive
+/// list | head -1`) the process ends quietly, as any Unix tool does, instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::progress::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Prints a line on stderr; a closed stderr is ignored, so that `make 2>&1 | head -1` still
+/// finishes the film.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// The first few of a list and how many more: "a, b, c, d and 20862 more". A stage with a
+/// file per line of dialogue must not print twenty thousand names on one line.
+pub fn name_a_few<S: AsRef<str>>(items: &[S]) -> String {
+    const SHOWN: usize = 4;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .map(|s| s.as_ref())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        text += &format!(" and {} more", items.len() - SHOWN);
+    }
+    text
+}
+
+/// See [`outln!`].
+pub fn write_stdout(args: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            crate::errln!("error: cannot write to stdout: {e}");
+        }
+        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            1
+        });
+    }
+}
+
+/// When the running stage has overrun its budget so far that it must stop, and why.
+static OVERRUN: Mutex<Option<(Instant, String)>> = Mutex::new(None);
+
+/// Fails when the user pressed Ctrl-C, or when the running stage is far past its deadline
+/// (see [`OverrunGuard`]); call it inside long loops.
 pub fn check_interrupted() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!("interrupted by the user");
     }
+    let overrun = OVERRUN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((limit, why)) = overrun.as_ref() {
+        if Instant::now() > *limit {
+            bail!("{why}");
+        }
+    }
     Ok(())
+}
+
+/// While it lives, [`check_interrupted`] fails with `why` after `limit`: a stage given far
+/// more work than its budget (a screenplay of hours) stops instead of running for hours.
+pub struct OverrunGuard(());
+
+impl OverrunGuard {
+    pub fn new(limit: Instant, why: String) -> Self {
+        *OVERRUN.lock().unwrap_or_else(|e| e.into_inner()) = Some((limit, why));
+        OverrunGuard(())
+    }
+}
+
+impl Drop for OverrunGuard {
+    fn drop(&mut self) {
+        *OVERRUN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 /// Where progress goes: indicatif bars on stderr, or nowhere with `--quiet`.
@@ -82,7 +163,7 @@ impl Progress {
         }
         // Above the bars on a terminal; plain lines when stderr is a file or a pipe (bars are hidden then).
         if self.multi.is_hidden() {
-            eprintln!("{}", line.as_ref());
+            crate::errln!("{}", line.as_ref());
         } else {
             let _ = self.multi.println(line.as_ref());
         }

@@ -118,11 +118,28 @@ fn actor_photos_can_come_from_a_video() {
         "Ana Lima",
         &video,
         &consent,
+        false,
         &Progress::hidden(),
     )
     .unwrap();
     let photos = actor.photos().unwrap();
     assert_eq!(photos.len(), 4, "{photos:?}");
+    // Another name with the same folder, or the same name again, never replaces the actor
+    // unless asked to.
+    for clash in ["Ana Lima", "ANA LIMA!"] {
+        let err = actors::add(
+            &dir.path().join("actors"),
+            clash,
+            &video,
+            &consent,
+            false,
+            &Progress::hidden(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("--replace"), "{err:#}");
+    }
+    assert_eq!(actor.photos().unwrap().len(), 4);
+    assert!(actor.dir.join("consent.toml").is_file());
     let img = image::open(&photos[0]).unwrap();
     assert_eq!((img.width(), img.height()), (64, 48));
 }
@@ -558,6 +575,7 @@ mod stage {
             "Ana Lima",
             &photos,
             &dir.join("consent.toml"),
+            false,
             &Progress::hidden(),
         )
         .unwrap();

@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use benjamin::film::{Film, FilmSettings, Frame, Genre};
-use common::{edit_list, make_media, run_ok};
+use benjamin::film::{Film, Genre};
+use common::{film_with_shots, run_ok};
 
 fn benjamin(args: &[&str], film: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
@@ -27,27 +27,6 @@ fn cut_state(film: &Path) -> String {
         .find(|s| s["stage"] == "cut")
         .unwrap();
     cut["state"].as_str().unwrap().to_string()
-}
-
-/// A film folder whose shots stage has (as if) written its part of the edit list.
-fn film_with_shots(dir: &Path) -> std::path::PathBuf {
-    let media = make_media(dir);
-    let film = dir.join("film");
-    let mut settings = FilmSettings::new("Killed Halfway".into(), Genre::Noir, 3, 0.05);
-    // The small GPT: the default adapters need the 93 MB base the setup fetches.
-    settings.screenplay_model = Some("gpt".into());
-    settings.frame = Frame {
-        width: 320,
-        height: 180,
-        fps: 24,
-    };
-    Film::save(&film, &settings).unwrap();
-    let edl = edit_list(&media);
-    std::fs::create_dir_all(film.join("shots")).unwrap();
-    let fragment =
-        serde_json::json!({"shots": edl.shots, "audio": edl.audio, "subtitles": edl.subtitles});
-    std::fs::write(film.join("shots/edl.json"), fragment.to_string()).unwrap();
-    film
 }
 
 #[test]

@@ -76,9 +76,7 @@ pub fn animate(
     seconds: f64,
     (width, height, fps): (u32, u32, u32),
 ) -> Result<()> {
-    let img = image::open(still)
-        .with_context(|| format!("cannot read the still {}", still.display()))?
-        .to_rgb8();
+    let img = crate::fsutil::read_rgb_image(still)?;
     let (iw, ih) = (img.width() as f32, img.height() as f32);
     // The largest crop of the frame's shape that fits in the picture.
     let aspect = width as f32 / height as f32;

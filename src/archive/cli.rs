@@ -127,7 +127,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             };
             let report = a.add(&paths, &opts, progress)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 progress.info(format!(
                     "{} added ({} shots), {} already in, {} skipped; text matched by {}; archive: {}",
@@ -148,11 +148,11 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             let a = Archive::open(&archive.dir())?;
             let sources = a.sources()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&sources)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&sources)?);
                 return Ok(());
             }
             if sources.is_empty() {
-                println!(
+                crate::outln!(
                     "{} holds no footage; add some with `benjamin archive add`",
                     a.dir.display()
                 );
@@ -163,7 +163,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
                 } else {
                     format!("{:.1} s", s.duration)
                 };
-                println!(
+                crate::outln!(
                     "{}  {}  {}x{} {}  {} shots  {}",
                     &s.id[..12],
                     s.path.display(),
@@ -184,7 +184,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             let a = Archive::open_existing(&archive.dir())?;
             let (hits, matching) = a.search(&text, limit)?;
             if json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({ "matching": matching, "hits": hits })
@@ -197,7 +197,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
                     .info("matching by keywords (no sentence-embedding model for this archive)");
             }
             for h in hits {
-                println!(
+                crate::outln!(
                     "{:.3}  {} #{} {:.2}-{:.2} s  {}",
                     h.score,
                     h.path.display(),
@@ -230,7 +230,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             let seconds = started.elapsed().as_secs_f64();
             let fps = scan.frames.len() as f64 / seconds.max(1e-9);
             if json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "frames": scan.frames.len(),
@@ -250,7 +250,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
                             .map(|x| x.time)
                             .unwrap_or(f as f64 / scan.frame_rate)
                     };
-                    println!(
+                    crate::outln!(
                         "{:>6}-{:<6} {:>8.2}-{:<8.2} s  {:?}",
                         s.start,
                         s.end,

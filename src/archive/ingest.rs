@@ -49,43 +49,68 @@ fn is_media(path: &Path) -> bool {
         .is_some_and(|e| VIDEO_EXTS.contains(&e.as_str()) || IMAGE_EXTS.contains(&e.as_str()))
 }
 
-/// The media files in `inputs`: files as given, folders searched recursively (sidecars and
-/// other files in folders are left alone).
-fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+/// The media files in `inputs` (files as given, folders searched recursively; sidecars and
+/// other files in folders are left alone), and the paths that could not be read with why:
+/// a symlink loop or an unreadable folder is skipped, never the end of the whole add.
+fn collect(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let mut walk = Walk::default();
+    for input in inputs {
+        if input.is_dir() {
+            walk.folder(input);
+        } else if input.symlink_metadata().is_ok() {
+            walk.found.push(input.clone());
+        } else {
+            walk.skip(input, "it does not exist".into());
+        }
+    }
+    let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in std::mem::take(&mut walk.found) {
+        match std::fs::canonicalize(&p) {
+            Ok(c) if seen.insert(c.clone()) => files.push(c),
+            Ok(_) => {}
+            Err(e) => walk.skip(&p, format!("cannot resolve it: {e}")),
+        }
+    }
+    (files, walk.skipped)
+}
+
+#[derive(Default)]
+struct Walk {
+    found: Vec<PathBuf>,
+    skipped: Vec<(PathBuf, String)>,
+    /// Folders searched, by their real path: a folder reached twice (a symlink loop) is
+    /// searched once.
+    searched: std::collections::HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn skip(&mut self, path: &Path, why: String) {
+        self.skipped.push((path.to_path_buf(), why));
+    }
+
+    fn folder(&mut self, dir: &Path) {
+        let real = match std::fs::canonicalize(dir) {
+            Ok(r) => r,
+            Err(e) => return self.skip(dir, format!("cannot resolve it: {e}")),
+        };
+        if !self.searched.insert(real) {
+            return self.skip(dir, "a folder already searched (a symlink loop)".into());
+        }
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => return self.skip(dir, format!("cannot list it: {e}")),
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(&p, out)?;
+                self.folder(&p);
             } else if is_media(&p) {
-                out.push(p);
+                self.found.push(p);
             }
         }
-        Ok(())
     }
-    let mut out = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            walk(input, &mut out)?;
-        } else if input.exists() {
-            out.push(input.clone());
-        } else {
-            anyhow::bail!("{} does not exist", input.display());
-        }
-    }
-    let mut abs = Vec::new();
-    for p in out {
-        let c =
-            std::fs::canonicalize(&p).with_context(|| format!("cannot resolve {}", p.display()))?;
-        if !abs.contains(&c) {
-            abs.push(c);
-        }
-    }
-    Ok(abs)
 }
 
 /// Size and mtime of the source and of every sidecar it has now.
@@ -106,7 +131,8 @@ impl Archive {
         opts: &AddOptions,
         progress: &Progress,
     ) -> Result<AddReport> {
-        let files = collect(inputs)?;
+        let _lock = fsutil::FolderLock::acquire(&self.dir, "the archive")?;
+        let (files, unreadable) = collect(inputs);
         std::fs::create_dir_all(self.dir.join("sources"))
             .with_context(|| format!("cannot create the archive in {}", self.dir.display()))?;
         std::fs::create_dir_all(self.dir.join("thumbs"))
@@ -139,6 +165,10 @@ impl Archive {
             .into(),
             ..Default::default()
         };
+        for (path, why) in unreadable {
+            progress.info(format!("skipped {}: {why}", path.display()));
+            report.failed.push((path, why));
+        }
         if embedder.is_none() && self.info.embedder.is_none() {
             progress.info("no sentence-embedding model installed (scripts/setup.sh fetches all-MiniLM-L6-v2): text is matched by keywords");
         }
@@ -405,11 +435,7 @@ fn measure(frames: &[FrameStats]) -> Measures {
 fn count_faces(det: &Mtcnn, path: &Path, still: bool, at: f64, fps: f64) -> Result<usize> {
     let mut picture = None;
     if still {
-        picture = Some(
-            image::open(path)
-                .with_context(|| format!("cannot read {}", path.display()))?
-                .to_rgb8(),
-        );
+        picture = Some(fsutil::read_rgb_image(path)?);
     } else {
         crate::faces::detect::for_each_frame(path, at, 1, fps.max(1.0), |_, img| {
             picture = Some(img.clone());

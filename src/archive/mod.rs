@@ -206,7 +206,7 @@ impl Archive {
                 });
             match record {
                 Ok(r) => out.push(r),
-                Err(e) => eprintln!("warning: {e:#}"),
+                Err(e) => crate::errln!("warning: {e:#}"),
             }
         }
         Ok(out)

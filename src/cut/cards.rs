@@ -35,7 +35,72 @@ fn text_file(dir: &Path, name: &str, text: &str) -> Result<String> {
     Ok(escape_filter_value(&path.to_string_lossy()))
 }
 
-/// Filter graph of the title card: the title, then "a film by benjamin", faded in and out.
+/// Lines the title card gives a title at most; a longer title is cut short with "…".
+const TITLE_LINES: usize = 3;
+
+/// A title laid out for a frame `width` pixels wide: its words wrapped into at most
+/// [`TITLE_LINES`] lines (a title written over several lines is one text), at the largest
+/// font size from `largest` down to `smallest` at which they fit.
+fn title_lines(title: &str, width: u32, largest: u32, smallest: u32) -> (Vec<String>, u32) {
+    let words: Vec<&str> = title.split_whitespace().collect();
+    let mut size = largest;
+    loop {
+        // DejaVu's glyphs average a little over half the font size in width.
+        let fits = ((width as f64 * 0.9) / (size as f64 * 0.6))
+            .floor()
+            .max(1.0) as usize;
+        let lines = wrap(&words, fits);
+        if lines.len() <= TITLE_LINES || size <= smallest {
+            return (clip(lines, fits), size);
+        }
+        size = (size * 9 / 10).max(smallest);
+    }
+}
+
+/// Words into lines of at most `fits` characters (a longer word is split).
+fn wrap(words: &[&str], fits: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in words {
+        let mut rest: Vec<char> = word.chars().collect();
+        while !rest.is_empty() {
+            let room = if line.is_empty() {
+                fits
+            } else {
+                fits.saturating_sub(line.chars().count() + 1)
+            };
+            if rest.len() <= room {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.extend(rest.drain(..));
+            } else if line.is_empty() {
+                line.extend(rest.drain(..fits));
+                lines.push(std::mem::take(&mut line));
+            } else {
+                lines.push(std::mem::take(&mut line));
+            }
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The first [`TITLE_LINES`] lines, the last ending in "…" when some were left out.
+fn clip(mut lines: Vec<String>, fits: usize) -> Vec<String> {
+    if lines.len() > TITLE_LINES {
+        lines.truncate(TITLE_LINES);
+        let last = &mut lines[TITLE_LINES - 1];
+        let keep: String = last.chars().take(fits.saturating_sub(1)).collect();
+        *last = format!("{}…", keep.trim_end());
+    }
+    lines
+}
+
+/// Filter graph of the title card: the title (wrapped and fitted to the frame), then "a film
+/// by benjamin", faded in and out.
 pub fn title_card(
     title: &str,
     genre: Genre,
@@ -43,23 +108,35 @@ pub fn title_card(
     seconds: f64,
     work: &Path,
 ) -> Result<String> {
-    let title_file = text_file(work, "title.txt", title)?;
-    let byline = text_file(work, "byline.txt", "a film by benjamin")?;
+    let small = (frame.height / 26).max(8);
+    let (lines, size) = title_lines(title, frame.width, (frame.height / 11).max(12), small + 2);
     let serif = font_option(genre != Genre::Scifi);
     let sans = font_option(false);
-    let big = (frame.height / 11).max(12);
-    let small = (frame.height / 26).max(8);
-    let fade = (seconds / 5.0).min(0.8);
-    Ok(format!(
-        "color=c=black:s={w}x{h}:r={fps},format=yuv420p,\
-         drawtext={serif}textfile={title_file}:expansion=none:fontcolor=white:fontsize={big}:x=(w-text_w)/2:y=(h-text_h)/2-{small},\
-         drawtext={sans}textfile={byline}:expansion=none:fontcolor=0xbbbbbb:fontsize={small}:x=(w-text_w)/2:y=h/2+{small},\
-         fade=t=in:st=0:d={fade},fade=t=out:st={out}:d={fade}",
+    // Each line is its own drawtext, centred (FFmpeg 5.1's drawtext cannot centre lines).
+    let step = size * 6 / 5;
+    let top = frame.height as i64 / 2 - small as i64 - (step as i64 * lines.len() as i64) / 2;
+    let mut graph = format!(
+        "color=c=black:s={w}x{h}:r={fps},format=yuv420p,",
         w = frame.width,
         h = frame.height,
-        fps = frame.fps,
+        fps = frame.fps
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let file = text_file(work, &format!("title-{i}.txt"), line)?;
+        let y = top + (step * i as u32) as i64;
+        graph += &format!(
+            "drawtext={serif}textfile={file}:expansion=none:fontcolor=white:fontsize={size}:x=(w-text_w)/2:y={y},"
+        );
+    }
+    let byline = text_file(work, "byline.txt", "a film by benjamin")?;
+    let byline_y = top + (step * lines.len() as u32) as i64 + small as i64;
+    let fade = (seconds / 5.0).min(0.8);
+    graph += &format!(
+        "drawtext={sans}textfile={byline}:expansion=none:fontcolor=0xbbbbbb:fontsize={small}:x=(w-text_w)/2:y={byline_y},\
+         fade=t=in:st=0:d={fade},fade=t=out:st={out}:d={fade}",
         out = (seconds - fade).max(0.0),
-    ))
+    );
+    Ok(graph)
 }
 
 /// The credit lines: every source with its licence and attribution, the voices, the music.
@@ -99,26 +176,11 @@ pub fn credit_lines(edl: &EditList) -> Vec<String> {
     section("Music", &edl.credits.music);
     section("With thanks", &edl.credits.extra);
     lines.push("Cut with FFmpeg".to_string());
-    lines.into_iter().flat_map(|l| wrap(&l, 64)).collect()
-}
-
-fn wrap(line: &str, width: usize) -> Vec<String> {
-    if line.chars().count() <= width {
-        return vec![line.to_string()];
-    }
-    let mut out = vec![String::new()];
-    for word in line.split_whitespace() {
-        let cur = out.last_mut().unwrap();
-        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
-            out.push(word.to_string());
-        } else {
-            if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-        }
-    }
-    out
+    let wrapped = |l: String| match l.split_whitespace().collect::<Vec<_>>() {
+        words if words.is_empty() => vec![String::new()],
+        words => wrap(&words, 64),
+    };
+    lines.into_iter().flat_map(wrapped).collect()
 }
 
 /// How long the credits roll: long enough to read every line.
@@ -145,6 +207,29 @@ pub fn credits_roll(lines: &[String], frame: Frame, seconds: f64, work: &Path) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_and_multi_line_titles_are_wrapped_to_fit() {
+        let (lines, size) = title_lines("Zone Out", 1280, 65, 29);
+        assert_eq!((lines, size), (vec!["Zone Out".to_string()], 65));
+        let long =
+            "The Long Night Of The Brass Key And The Woman Who Never Came Back To The Harbour Bar";
+        let (lines, size) = title_lines(&format!("{long}\nPart\tTwo"), 1280, 65, 29);
+        assert!(
+            lines.len() <= TITLE_LINES && size < 65,
+            "{lines:?} at {size}"
+        );
+        let fits = ((1280.0 * 0.9) / (size as f64 * 0.6)).floor() as usize;
+        assert!(lines
+            .iter()
+            .all(|l| l.chars().count() <= fits && !l.contains('\n')));
+        let endless = "word ".repeat(400);
+        let (lines, _) = title_lines(&endless, 320, 16, 8);
+        assert_eq!(lines.len(), TITLE_LINES);
+        assert!(lines[TITLE_LINES - 1].ends_with('…'));
+        let (lines, _) = title_lines(&"x".repeat(300), 320, 16, 8);
+        assert!(lines.len() == TITLE_LINES && lines[0].chars().count() > 1);
+    }
     use crate::cut::edl::Shot;
 
     fn shot(src: &str, attribution: &str) -> Shot {
@@ -188,7 +273,8 @@ mod tests {
     #[test]
     fn long_credit_lines_are_wrapped() {
         let long = "word ".repeat(40);
-        assert!(wrap(&long, 64).iter().all(|l| l.chars().count() <= 64));
-        assert_eq!(wrap(&long, 64).join(" "), long.trim());
+        let words: Vec<&str> = long.split_whitespace().collect();
+        assert!(wrap(&words, 64).iter().all(|l| l.chars().count() <= 64));
+        assert_eq!(wrap(&words, 64).join(" "), long.trim());
     }
 }

@@ -13,7 +13,7 @@ pub mod stage;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 pub use edl::EditList;
 pub use stage::CutStage;
@@ -58,6 +58,49 @@ pub fn output_paths(film: &Path) -> (PathBuf, PathBuf) {
     (film.with_extension("srt"), film.with_extension("otio"))
 }
 
+/// Refuses an output that is a folder, is not an .mp4, or whose MP4, .srt or .otio would be
+/// one of `inputs` (the edit list, a shot, a sound): a cut never overwrites what it reads.
+pub fn check_output<'a>(out: &Path, inputs: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    let text = out.as_os_str().to_string_lossy();
+    if out.is_dir() || text.ends_with('/') || out.file_name().is_none() {
+        bail!(
+            "{} is a folder: give the MP4 file to write, such as {}",
+            out.display(),
+            out.join("film.mp4").display()
+        );
+    }
+    let is_mp4 = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
+    if !is_mp4 {
+        bail!(
+            "{} is not an .mp4 name: the cut writes an MP4 (with .srt and .otio beside it)",
+            out.display()
+        );
+    }
+    // Compared by real location, so `./a.mp4` and `media/../a.mp4` are the same file.
+    let real = |p: &Path| -> PathBuf {
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        dir.join(p.file_name().unwrap_or_default())
+    };
+    let (srt, otio) = output_paths(out);
+    let written = [real(out), real(&srt), real(&otio)];
+    for input in inputs {
+        if let Some(w) = written.iter().find(|w| **w == real(input)) {
+            bail!(
+                "writing {} would overwrite {}, which this cut reads; choose another --out",
+                w.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Frames of each shot, rounded on the cumulative timeline so that lengths never drift.
 fn shot_frames(edl: &EditList) -> Vec<usize> {
     let fps = edl.frame.fps as f64;
@@ -79,6 +122,8 @@ pub fn cut(
     opts: &CutOptions,
     progress: &Progress,
 ) -> Result<CutResult> {
+    let media = edl.shots.iter().map(|s| s.source.as_path());
+    check_output(out, media.chain(edl.audio.iter().map(|a| a.file.as_path())))?;
     let checked = edl.check()?;
     let frame = edl.frame;
     let fps = frame.fps as f64;
@@ -116,7 +161,9 @@ pub fn cut(
     let fault = FaultInjection::from_env();
     let write = |writer: &mut Mp4Writer, picture: &mut ffmpeg_next::frame::Video| -> Result<()> {
         crate::progress::check_interrupted()?;
-        writer.write_frame(picture)?;
+        writer
+            .write_frame(picture)
+            .with_context(|| format!("cannot write {}", out.display()))?;
         fault.after_frame(writer.frames());
         bar.inc(1);
         Ok(())
@@ -158,7 +205,9 @@ pub fn cut(
 
     let roll = cards::credits_roll(&credits, frame, credit_frames as f64 / fps, work.path())?;
     generate(&roll, credit_frames, |f| write(&mut writer, f)).context("cannot draw the credits")?;
-    writer.finish()?;
+    writer
+        .finish()
+        .with_context(|| format!("cannot finish {}", out.display()))?;
     bar.finish_and_clear();
 
     let timeline = export::otio(

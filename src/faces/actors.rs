@@ -268,18 +268,33 @@ pub fn find(actors_dir: &Path, name: &str) -> Result<Actor> {
 
 /// Registers an actor: checks the consent record first (nothing is copied without a valid
 /// one), then copies the photos, or takes frames from a video, into the actor's folder.
-/// Adding an existing actor again replaces their photos and record.
+/// An actor's folder is taken only with `replace` (the same name again, or another whose
+/// folder name is the same): it holds their photos and consent record.
 pub fn add(
     actors_dir: &Path,
     name: &str,
     photos: &Path,
     consent_file: &Path,
+    replace: bool,
     progress: &Progress,
 ) -> Result<Actor> {
     let name = name.trim();
     let id = fsutil::slug(name);
-    if id.is_empty() {
-        bail!("an actor needs a name with letters or digits");
+    if !name.chars().any(char::is_alphanumeric) {
+        bail!("an actor needs a name with letters or digits, not {name:?}");
+    }
+    let _lock = fsutil::FolderLock::acquire(actors_dir, "the actors folder")?;
+    let dir = actors_dir.join(&id);
+    if dir.exists() && !replace {
+        let held = list(actors_dir)?
+            .into_iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| id.clone(), |a| a.info.name);
+        bail!(
+            "{} already holds the actor {held:?}; pass --replace to replace their photos and consent record{}",
+            dir.display(),
+            if held == name { "" } else { ", or give this actor a distinct name" }
+        );
     }
     let consent = Consent::load(consent_file)?;
     consent.check(name, &today()).with_context(|| {
@@ -288,7 +303,6 @@ pub fn add(
             consent_file.display()
         )
     })?;
-    let dir = actors_dir.join(&id);
     // Built beside the final folder and renamed into place, so a failed add leaves nothing.
     let staging = actors_dir.join(format!(".{id}.adding"));
     if staging.exists() {
@@ -304,9 +318,7 @@ pub fn add(
             }
             for (i, src) in images.iter().enumerate() {
                 // Decoded and re-encoded: the copy is a clean PNG whatever the source.
-                let img = image::open(src)
-                    .with_context(|| format!("cannot read the photo {}", src.display()))?
-                    .to_rgb8();
+                let img = fsutil::read_rgb_image(src)?;
                 img.save(staging.join(PHOTOS_DIR).join(format!("{:04}.png", i + 1)))?;
             }
             images.len()
@@ -370,6 +382,7 @@ fn frames_from_video(video: &Path, out: &Path, progress: &Progress) -> Result<us
 
 /// Removes an actor and everything stored for them (photos and consent record).
 pub fn remove(actors_dir: &Path, name: &str) -> Result<Actor> {
+    let _lock = fsutil::FolderLock::acquire(actors_dir, "the actors folder")?;
     let actor = find(actors_dir, name)?;
     std::fs::remove_dir_all(&actor.dir)
         .with_context(|| format!("cannot remove {}", actor.dir.display()))?;

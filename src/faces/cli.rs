@@ -24,6 +24,9 @@ pub enum ActorsCommand {
         consent: PathBuf,
         #[arg(long, default_value = DEFAULT_ACTORS)]
         actors: PathBuf,
+        /// Replace the actor already in the folder this name gives (their photos and record).
+        #[arg(long)]
+        replace: bool,
     },
     /// List the actors, their photos and whether their consent is valid today.
     List {
@@ -46,8 +49,9 @@ impl ActorsCommand {
                 photos,
                 consent,
                 actors: dir,
+                replace,
             } => {
-                let actor = actors::add(&dir, &name, &photos, &consent, progress)?;
+                let actor = actors::add(&dir, &name, &photos, &consent, replace, progress)?;
                 let n = actor.photos()?.len();
                 if json {
                     print_json(
@@ -72,7 +76,7 @@ impl ActorsCommand {
                     };
                     out.push(serde_json::json!({"id": a.id, "name": a.info.name, "photos": photos, "consent": consent}));
                     if !json {
-                        println!("{:<20} {:>4} photos  {consent}", a.info.name, photos);
+                        crate::outln!("{:<20} {:>4} photos  {consent}", a.info.name, photos);
                     }
                 }
                 if json {
@@ -134,7 +138,7 @@ impl FacesCommand {
                                 .iter()
                                 .map(|p| format!("({:.1},{:.1})", p[0], p[1]))
                                 .collect();
-                            println!(
+                            crate::outln!(
                                 "{:>8.3}s  box {:.1},{:.1} {:.1}x{:.1}  score {:.4}  landmarks {}",
                                 f.time,
                                 d.bbox[0],
@@ -184,7 +188,7 @@ impl ModelsCommand {
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("summary is serialisable")
     );

@@ -46,7 +46,7 @@ pub fn detect_file(
 ) -> Result<Vec<FrameFaces>> {
     let info = crate::media::source::probe(path)?;
     if info.still {
-        let img = image::open(path)?.to_rgb8();
+        let img = crate::fsutil::read_rgb_image(path)?;
         return Ok(vec![FrameFaces {
             time: 0.0,
             faces: det.detect(&Planar::from_rgb(&img))?,

@@ -232,9 +232,7 @@ fn scan_shot(
 fn actor_faces(det: &Mtcnn, actor: &Actor, resolution: usize) -> Result<Vec<Planar>> {
     let mut out = Vec::new();
     for photo in actor.photos()? {
-        let img = image::open(&photo)
-            .with_context(|| format!("cannot read {}", photo.display()))?
-            .to_rgb8();
+        let img = crate::fsutil::read_rgb_image(&photo)?;
         let planar = Planar::from_rgb(&img);
         let best = det
             .detect(&planar)?
@@ -303,7 +301,7 @@ fn convert_shot(
             .collect()
     };
     if scan.still {
-        let img = image::open(source)?.to_rgb8();
+        let img = crate::fsutil::read_rgb_image(source)?;
         let mut frame = Planar::from_rgb(&img);
         swap_frame(&mut frame, &replacements(0), &trainer.model)?;
         let file = AtomicFile::new(out)?;

@@ -18,7 +18,7 @@ pub struct TrainMusicArgs {
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
     /// Wall-clock budget in hours; training stops inside it and keeps the best model.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::film::parse_hours)]
     pub hours: f64,
     /// Recurrent state size.
     #[arg(long, default_value_t = 128)]
@@ -62,9 +62,9 @@ pub fn train_music(a: TrainMusicArgs, progress: &Progress, json: bool) -> Result
     };
     let report = train(&opts, &a.out, progress)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else if !progress.is_quiet() {
-        eprintln!(
+        crate::errln!(
             "trained {} steps in {:.0} s ({} parameters): train loss {:.3} -> {:.3}, best validation loss {:.3}; model in {}",
             report.steps,
             report.seconds,

@@ -418,12 +418,38 @@ impl Stage for ScreenplayStage {
         if screenplay.scenes.is_empty() {
             bail!("{} has no scenes after your edit; every scene needs a heading such as `INT. ROOM - NIGHT`", path.display());
         }
+        check_length(&screenplay, ctx.film.settings.minutes)
+            .with_context(|| format!("{} after your edit", path.display()))?;
         if let Err(e) = check_constraints(&screenplay, &constraints(ctx.film)) {
             ctx.progress
                 .info(format!("warning: after your edit, {e:#}"));
         }
         Self::write_outputs(ctx, &screenplay, None)
     }
+}
+
+/// How many times longer than the film asked for a hand-edited screenplay may run: every
+/// stage after it works line by line, and a screenplay of hours would fill the disk with
+/// voices and outrun the budget.
+const LONGEST_EDIT: f64 = 3.0;
+
+/// Refuses a screenplay far longer than the film's `--minutes`, naming the way to ask for more.
+fn check_length(screenplay: &Screenplay, minutes: f64) -> Result<()> {
+    let runs = screenplay.estimated_seconds / 60.0;
+    if runs <= minutes * LONGEST_EDIT {
+        return Ok(());
+    }
+    let ask = if runs <= crate::film::MAX_MINUTES {
+        format!("or ask for a film that long with --minutes {}", runs.ceil())
+    } else {
+        format!(
+            "benjamin makes films of up to {} minutes",
+            crate::film::MAX_MINUTES
+        )
+    };
+    bail!(
+        "the screenplay runs about {runs:.0} minutes, more than {LONGEST_EDIT} times the {minutes}-minute film asked for; shorten it, {ask}"
+    )
 }
 
 /// Where a film's screenplay.json is.

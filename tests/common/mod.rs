@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use benjamin::cut::edl::{AudioRole, AudioTrack, Credits, Cue, EditList, Shot};
-use benjamin::film::{Frame, Genre};
+use benjamin::film::{Film, FilmSettings, Frame, Genre};
 use benjamin::media::ffmpeg::frame;
 use benjamin::media::synth::{write_still, write_tone, write_video, Segment};
 
@@ -117,4 +117,27 @@ pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// A film folder (small frame, the small GPT) whose shots stage has (as if) written its part
+/// of the edit list; run it with no archive (`BENJAMIN_ARCHIVE` pointing nowhere) so the
+/// shots stage is blocked and the hand-written fragment stands.
+pub fn film_with_shots(dir: &Path) -> PathBuf {
+    let media = make_media(dir);
+    let film = dir.join("film");
+    let mut settings = FilmSettings::new("Killed Halfway".into(), Genre::Noir, 3, 0.05);
+    // The small GPT: the default adapters need the 93 MB base the setup fetches.
+    settings.screenplay_model = Some("gpt".into());
+    settings.frame = Frame {
+        width: 320,
+        height: 180,
+        fps: 24,
+    };
+    Film::save(&film, &settings).unwrap();
+    let edl = edit_list(&media);
+    std::fs::create_dir_all(film.join("shots")).unwrap();
+    let fragment =
+        serde_json::json!({"shots": edl.shots, "audio": edl.audio, "subtitles": edl.subtitles});
+    std::fs::write(film.join("shots/edl.json"), fragment.to_string()).unwrap();
+    film
 }

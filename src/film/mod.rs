@@ -1,5 +1,7 @@
 //! The film folder: `film.toml` with the film's settings, and one folder per stage.
 
+pub mod request;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -104,11 +106,53 @@ pub struct FilmSettings {
     pub soundfont: Option<PathBuf>,
 }
 
+/// The longest budget benjamin takes, in hours (about 14 months): past it a deadline no
+/// longer fits the clock's range.
+pub const MAX_HOURS: f64 = 10_000.0;
+/// The longest film benjamin writes, in minutes.
+pub const MAX_MINUTES: f64 = 120.0;
+
+/// A budget in hours, as `--hours` takes it: more than 0, at most [`MAX_HOURS`].
+pub fn parse_hours(text: &str) -> std::result::Result<f64, String> {
+    let h: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of hours (e.g. 0.1 or 48)"))?;
+    check_range(h, "hours", MAX_HOURS, "0.1 or 48")?;
+    Ok(h)
+}
+
+/// A film length in minutes, as `--minutes` takes it: more than 0, at most [`MAX_MINUTES`].
+pub fn parse_minutes(text: &str) -> std::result::Result<f64, String> {
+    let m: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of minutes (e.g. 4)"))?;
+    check_range(m, "minutes", MAX_MINUTES, "4")?;
+    Ok(m)
+}
+
+fn check_range(v: f64, what: &str, max: f64, e_g: &str) -> std::result::Result<(), String> {
+    if v > 0.0 && v <= max {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} must be more than 0 and at most {max} (e.g. {e_g}); got {v}"
+        ))
+    }
+}
+
 fn default_minutes() -> f64 {
     4.0
 }
 
 impl FilmSettings {
+    /// Fails on a budget or a length out of range (a hand-edited film.toml can hold any).
+    pub fn check(&self) -> Result<()> {
+        check_range(self.hours, "hours", MAX_HOURS, "0.1 or 48").map_err(anyhow::Error::msg)?;
+        check_range(self.minutes, "minutes", MAX_MINUTES, "4").map_err(anyhow::Error::msg)
+    }
+
     pub fn new(title: String, genre: Genre, seed: u64, hours: f64) -> Self {
         FilmSettings {
             format: FILM_FORMAT,
@@ -161,6 +205,11 @@ impl Film {
         dir.join("film.toml")
     }
 
+    /// Holds the film folder for one run (see [`fsutil::FolderLock`]).
+    pub fn lock(dir: &Path) -> Result<fsutil::FolderLock> {
+        fsutil::FolderLock::acquire(dir, "the film folder")
+    }
+
     pub fn exists(dir: &Path) -> bool {
         Self::settings_path(dir).is_file()
     }
@@ -186,6 +235,9 @@ impl Film {
         }
         let settings: FilmSettings = toml::from_str(&text)
             .with_context(|| format!("{} has a missing or invalid setting", path.display()))?;
+        settings
+            .check()
+            .with_context(|| format!("{} has an invalid setting; edit it", path.display()))?;
         Ok(Film {
             dir: dir.to_path_buf(),
             settings,
@@ -194,6 +246,7 @@ impl Film {
 
     /// Creates or updates the folder and its `film.toml`.
     pub fn save(dir: &Path, settings: &FilmSettings) -> Result<Film> {
+        settings.check()?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create film folder {}", dir.display()))?;
         let text = toml::to_string_pretty(settings).context("cannot encode film settings")?;
