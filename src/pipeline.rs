@@ -395,7 +395,14 @@ fn run_stage(
     } else {
         stage.run(&ctx)
     };
-    let outcome = outcome.with_context(|| format!("the {id} stage failed"))?;
+    let mut outcome = outcome.with_context(|| format!("the {id} stage failed"))?;
+    if adopt_edits {
+        // Taken in, an edit's hash is the recorded one; this says it is still the user's.
+        if !outcome.notes.is_object() {
+            outcome.notes = serde_json::json!({});
+        }
+        outcome.notes[HAND_EDITED] = serde_json::json!(stage.editable());
+    }
     let duration = started.elapsed().as_secs_f64();
     let outputs = StageManifest::record_outputs(&film.dir, &outcome.outputs)?;
     let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -421,21 +428,27 @@ fn run_stage(
     })
 }
 
+/// The manifest note listing the editable outputs that hold a hand edit the stage took in.
+const HAND_EDITED: &str = "hand_edited";
+
 /// Before a stage regenerates its outputs, copies each hand-edited one (it differs from what
-/// the last run recorded, or no run recorded it) to `<stage>/edits/`, so no edit is lost.
+/// the last run wrote, or it is an edit the stage took in) to `<stage>/edits/`, so no edit
+/// is lost.
 fn keep_edits(film: &Film, stage: &dyn Stage, progress: &Progress) -> Result<()> {
     let dir = film.stage_dir(stage.id().name());
-    let recorded = StageManifest::load(&dir).ok().flatten().map(|m| m.outputs);
+    let manifest = StageManifest::load(&dir).ok().flatten();
     for rel in stage.editable() {
         let path = film.dir.join(rel);
         let Ok(hash) = fsutil::hash_file(&path) else {
             continue;
         };
-        let same = recorded
-            .iter()
-            .flatten()
-            .any(|o| o.path == *rel && o.hash == hash);
-        if same {
+        let generated = manifest.as_ref().is_some_and(|m| {
+            let taken_in = m.notes[HAND_EDITED]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|p| p == rel));
+            !taken_in && m.outputs.iter().any(|o| o.path == *rel && o.hash == hash)
+        });
+        if generated {
             continue;
         }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());

@@ -178,3 +178,34 @@ fn closed_output_pipes_end_quietly_and_never_lose_the_film() {
         out.status
     );
 }
+
+#[test]
+fn sigterm_mid_cut_leaves_no_partial_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let film = film_with_shots(dir.path());
+    let mut child = make(&film)
+        .arg("--quiet")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = || {
+        std::fs::read_dir(&film)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+    };
+    let until = Instant::now() + Duration::from_secs(120);
+    while !partial() && Instant::now() < until && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(partial(), "the cut never started writing film.mp4");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "SIGTERM should stop the make");
+    assert!(!partial(), "a SIGTERM left a partial file");
+    assert!(!film.join("film.mp4").exists());
+}
