@@ -114,22 +114,21 @@ pub const MAX_MINUTES: f64 = 120.0;
 
 /// A budget in hours, as `--hours` takes it: more than 0, at most [`MAX_HOURS`].
 pub fn parse_hours(text: &str) -> std::result::Result<f64, String> {
-    let h: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of hours (e.g. 0.1 or 48)"))?;
-    check_range(h, "hours", MAX_HOURS, "0.1 or 48")?;
-    Ok(h)
+    parse_in_range(text, "hours", MAX_HOURS, "0.1 or 48")
 }
 
 /// A film length in minutes, as `--minutes` takes it: more than 0, at most [`MAX_MINUTES`].
 pub fn parse_minutes(text: &str) -> std::result::Result<f64, String> {
-    let m: f64 = text
+    parse_in_range(text, "minutes", MAX_MINUTES, "4")
+}
+
+fn parse_in_range(text: &str, what: &str, max: f64, e_g: &str) -> std::result::Result<f64, String> {
+    let v: f64 = text
         .trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not a number of minutes (e.g. 4)"))?;
-    check_range(m, "minutes", MAX_MINUTES, "4")?;
-    Ok(m)
+        .map_err(|_| format!("`{text}` is not a number of {what} (e.g. {e_g})"))?;
+    check_range(v, what, max, e_g)?;
+    Ok(v)
 }
 
 fn check_range(v: f64, what: &str, max: f64, e_g: &str) -> std::result::Result<(), String> {
