@@ -1,4 +1,5 @@
-//! Reading sound from anything FFmpeg opens, as 48 kHz stereo float samples.
+//! Reading sound from anything FFmpeg opens, as 48 kHz stereo float samples, and the one
+//! WAV writer every stage uses.
 
 use std::path::Path;
 
@@ -6,6 +7,32 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::ffmpeg::{codec, format, frame, media};
 use super::filter::AudioGraph;
+
+/// Writes interleaved 16-bit samples as a WAV of `channels` channels, atomically: the file
+/// appears under its name only when whole.
+pub fn write_wav(
+    path: &Path,
+    channels: u16,
+    rate: u32,
+    samples: impl IntoIterator<Item = i16>,
+) -> Result<()> {
+    let file = crate::fsutil::AtomicFile::new(path)?;
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(file.path(), spec)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    for s in samples {
+        w.write_sample(s)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    w.finalize()
+        .with_context(|| format!("cannot finish {}", path.display()))?;
+    file.commit()
+}
 
 /// Sample rate of every mix benjamin makes.
 pub const MIX_RATE: u32 = 48_000;

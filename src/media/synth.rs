@@ -188,22 +188,12 @@ pub fn write_edited_video_with(
 
 /// Writes a mono 16-bit WAV sine tone.
 pub fn write_tone(path: &Path, seconds: f64, freq: f64, amplitude: f64, rate: u32) -> Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec)
-        .with_context(|| format!("cannot write {}", path.display()))?;
     let n = (seconds * rate as f64).round() as usize;
-    for i in 0..n {
+    let tone = (0..n).map(|i| {
         let v = amplitude * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin();
-        w.write_sample((v * i16::MAX as f64) as i16)?;
-    }
-    w.finalize()
-        .with_context(|| format!("cannot finish {}", path.display()))?;
-    Ok(())
+        (v * i16::MAX as f64) as i16
+    });
+    super::audio::write_wav(path, 1, rate, tone)
 }
 
 /// Writes a PNG still: a vertical gradient of `rgb` with a light disc in the middle.

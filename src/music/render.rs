@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 
 use super::genre::Role;
 use super::score::CueScore;
-use crate::fsutil::AtomicFile;
 
 /// Debian's csound-soundfont (public domain), installed by scripts/setup.sh.
 pub const DEFAULT_SOUNDFONT: &str = "/usr/share/sounds/sf2/sf_GMbank.sf2";
@@ -203,21 +202,7 @@ fn limit(s: &mut Stereo) {
 
 /// Writes a 16-bit stereo WAV atomically.
 pub fn write_wav(path: &Path, s: &Stereo, rate: u32) -> Result<()> {
-    let file = AtomicFile::new(path)?;
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(file.path(), spec)
-        .with_context(|| format!("cannot write {}", path.display()))?;
     let q = |x: f32| (x * i16::MAX as f32).round().clamp(-32767.0, 32767.0) as i16;
-    for (l, r) in s.left.iter().zip(&s.right) {
-        w.write_sample(q(*l))?;
-        w.write_sample(q(*r))?;
-    }
-    w.finalize()
-        .with_context(|| format!("cannot finish {}", path.display()))?;
-    file.commit()
+    let frames = s.left.iter().zip(&s.right);
+    crate::media::audio::write_wav(path, 2, rate, frames.flat_map(|(l, r)| [q(*l), q(*r)]))
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::cut::edl::{AudioRole, AudioTrack, Credits, Cue};
 use crate::cut::stage::{EdlFragment, FRAGMENT};
 use crate::film::Film;
-use crate::fsutil::{self, AtomicFile};
+use crate::fsutil;
 use crate::manifest::StageInputs;
 use crate::pipeline::{hash_inputs, Stage, StageContext, StageId, StageOutcome};
 use crate::progress::Progress;
@@ -100,25 +100,12 @@ pub fn write_wav(path: &Path, samples: &[i16], rate: u32) -> Result<()> {
         .unwrap_or(0)
         .max(1) as f64;
     let gain = 0.891 * i16::MAX as f64 / peak;
-    let file = AtomicFile::new(path)?;
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(file.path(), spec)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    for s in samples {
-        w.write_sample(
-            (*s as f64 * gain)
-                .round()
-                .clamp(i16::MIN as f64, i16::MAX as f64) as i16,
-        )?;
-    }
-    w.finalize()
-        .with_context(|| format!("cannot finish {}", path.display()))?;
-    file.commit()
+    let scaled = samples.iter().map(|s| {
+        (*s as f64 * gain)
+            .round()
+            .clamp(i16::MIN as f64, i16::MAX as f64) as i16
+    });
+    crate::media::audio::write_wav(path, 1, rate, scaled)
 }
 
 fn file_name(index: usize, character: &str) -> String {
