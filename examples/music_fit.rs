@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
     for genre in Genre::ALL {
         for seed in 1..=seeds {
             let score = compose_score(genre, seed, &scenes, &model, &Progress::hidden())?;
-            let (fit, total) = score.harmony_fit();
+            let (fit, total) = benjamin::music::melody::score_harmony_fit(&score);
             masked.notes += total;
             masked.fit += fit;
             for cue in &score.cues {

@@ -113,7 +113,7 @@ fn every_melody_note_fits_its_chord_or_is_a_marked_passing_tone() {
                     passing += usize::from(n.passing);
                 }
             }
-            let (fit, total) = score.harmony_fit();
+            let (fit, total) = benjamin::music::melody::score_harmony_fit(&score);
             assert_eq!(fit, total);
         }
     }

@@ -8,7 +8,8 @@ use benjamin::film::Genre;
 use benjamin::nn::AdamW;
 use benjamin::progress::Progress;
 use benjamin::screenplay::fountain::Element;
-use benjamin::screenplay::lm::sample::{write_draft, Constraints, DraftRequest, SamplingOptions};
+use benjamin::screenplay::lm::draft::write_draft;
+use benjamin::screenplay::lm::sample::{Constraints, DraftRequest, SamplingOptions};
 use benjamin::screenplay::lm::train::{
     self, evaluate, split, train_step, Document, TrainOptions, TrainState,
 };

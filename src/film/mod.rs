@@ -99,11 +99,38 @@ pub struct FilmSettings {
     pub screenplay_model: Option<PathBuf>,
     /// Temperature, top-k and top-p of the screenplay model.
     #[serde(default)]
-    pub sampling: crate::screenplay::lm::sample::SamplingOptions,
+    pub sampling: SamplingOptions,
     /// The General MIDI SoundFont (.sf2) the score is played on; Debian's csound-soundfont
     /// (`/usr/share/sounds/sf2/sf_GMbank.sf2`) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soundfont: Option<PathBuf>,
+}
+
+/// How adventurous the sampling is; film.toml's `[sampling]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplingOptions {
+    /// Below 1 keeps to likely words; above 1 takes more chances (0 is greedy).
+    pub temperature: f32,
+    /// Only the k likeliest tokens are drawn from.
+    pub top_k: usize,
+    /// ... and of those only the smallest set whose probability reaches p.
+    pub top_p: f32,
+    /// Above 1 makes words used in the last few hundred tokens less likely (punctuation,
+    /// line breaks and capitals, the cues and headings, are not held against it), so that a
+    /// small model does not loop on one line; 1 turns it off.
+    pub repetition_penalty: f32,
+}
+
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        SamplingOptions {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            repetition_penalty: 1.2,
+        }
+    }
 }
 
 /// The longest budget benjamin takes, in hours (about 14 months): past it a deadline no

@@ -227,6 +227,17 @@ pub fn fits_harmony(notes: &[Note], i: usize, chords: &[ChordSpan], key: &Key) -
         && step_in.signum() == step_out.signum()
 }
 
+/// Melody notes of a whole score that fit their harmony, and all melody notes.
+pub fn score_harmony_fit(score: &super::score::Score) -> (usize, usize) {
+    score.cues.iter().fold((0, 0), |(f, n), cue| {
+        let (a, b) = cue
+            .melody()
+            .map(|m| harmony_fit(&m.notes, &cue.chords, &cue.key()))
+            .unwrap_or((0, 0));
+        (f + a, n + b)
+    })
+}
+
 /// Share of the notes that fit their harmony (see [`fits_harmony`]).
 pub fn harmony_fit(notes: &[Note], chords: &[ChordSpan], key: &Key) -> (usize, usize) {
     let fit = (0..notes.len())

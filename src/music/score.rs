@@ -83,16 +83,3 @@ pub struct Score {
     pub band: Vec<Instrument>,
     pub cues: Vec<CueScore>,
 }
-
-impl Score {
-    /// Melody notes that fit their harmony, and all melody notes.
-    pub fn harmony_fit(&self) -> (usize, usize) {
-        self.cues.iter().fold((0, 0), |(f, n), cue| {
-            let (a, b) = cue
-                .melody()
-                .map(|m| super::melody::harmony_fit(&m.notes, &cue.chords, &cue.key()))
-                .unwrap_or((0, 0));
-            (f + a, n + b)
-        })
-    }
-}

@@ -63,7 +63,7 @@ pub fn cue_file(scene: usize) -> String {
 
 /// The cue sheet of a score.
 pub fn cue_sheet(score: &Score, soundfont: &Path) -> CueSheet {
-    let (fit, total) = score.harmony_fit();
+    let (fit, total) = super::melody::score_harmony_fit(score);
     CueSheet {
         genre: score.genre.to_string(),
         seed: score.seed,

@@ -7,10 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::film::Genre;
-use crate::screenplay::fountain;
-
-/// The title-page key that names the cast.
-pub const CAST_KEY: &str = "Cast";
+use crate::screenplay::fountain::{self, cast_line, CAST_KEY};
 
 fn names(genre: Genre) -> &'static [&'static str] {
     match genre {
@@ -72,11 +69,6 @@ pub fn choose(genre: Genre, size: usize, seed: u64) -> Vec<String> {
         .take(size.clamp(1, 8))
         .map(str::to_string)
         .collect()
-}
-
-/// The title-page line that names `cast`.
-pub fn cast_line(cast: &[String]) -> String {
-    format!("{CAST_KEY}: {}\n", cast.join(", "))
 }
 
 /// A screenplay's text with its cast (the speaking characters, in order of first appearance)

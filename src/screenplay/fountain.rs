@@ -391,11 +391,19 @@ pub fn estimate_seconds(scene: &Scene) -> f64 {
     lines as f64 * 60.0 / 55.0
 }
 
+/// The title-page key that names the cast.
+pub const CAST_KEY: &str = "Cast";
+
+/// The title-page line that names `cast`.
+pub fn cast_line(cast: &[String]) -> String {
+    format!("{CAST_KEY}: {}\n", cast.join(", "))
+}
+
 /// Canonical Fountain for a screenplay.
 pub fn write(s: &Screenplay) -> String {
     let mut out = format!("Title: {}\nAuthor: benjamin\n", s.title);
     if !s.cast.is_empty() {
-        out += &crate::screenplay::cast::cast_line(&s.cast);
+        out += &cast_line(&s.cast);
     }
     out.push('\n');
     for scene in &s.scenes {

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::fountain::{self, Element, Scene, Screenplay};
-use super::lm::sample::{write_draft, Constraints, DraftRequest};
+use super::lm::draft::write_draft;
+use super::lm::sample::{Constraints, DraftRequest};
 use super::lm::{ModelBundle, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::film::Film;
 use crate::fsutil;

@@ -144,7 +144,7 @@ impl<'a> Drafter<'a> {
             "EXT. "
         };
         let cast_line = match &req.constraints.cast {
-            c if !c.is_empty() && bundle.config.reads_cast() => cast::cast_line(c),
+            c if !c.is_empty() && bundle.config.reads_cast() => fountain::cast_line(c),
             _ => String::new(),
         };
         let title_page = format!(

@@ -2,7 +2,7 @@
 //! fine-tuned with adapters, and two small models trained from scratch), training and sampling.
 
 pub mod base;
-mod draft;
+pub mod draft;
 pub mod gpt;
 pub mod llama;
 pub mod lstm;

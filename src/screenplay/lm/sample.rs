@@ -6,35 +6,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-pub use super::draft::write_draft;
 use crate::film::Genre;
-
-/// How adventurous the sampling is; film.toml's `[sampling]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct SamplingOptions {
-    /// Below 1 keeps to likely words; above 1 takes more chances (0 is greedy).
-    pub temperature: f32,
-    /// Only the k likeliest tokens are drawn from.
-    pub top_k: usize,
-    /// ... and of those only the smallest set whose probability reaches p.
-    pub top_p: f32,
-    /// Above 1 makes words used in the last few hundred tokens less likely (punctuation,
-    /// line breaks and capitals, the cues and headings, are not held against it), so that a
-    /// small model does not loop on one line; 1 turns it off.
-    pub repetition_penalty: f32,
-}
-
-impl Default for SamplingOptions {
-    fn default() -> Self {
-        SamplingOptions {
-            temperature: 0.8,
-            top_k: 40,
-            top_p: 0.95,
-            repetition_penalty: 1.2,
-        }
-    }
-}
+pub use crate::film::SamplingOptions;
 
 /// Makes the `penalised` tokens among `recent` less likely (CTRL's penalty: a positive logit
 /// divided by `penalty`, a negative one multiplied), each once.
