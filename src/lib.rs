@@ -16,4 +16,5 @@ pub mod pipeline;
 pub mod progress;
 pub mod screenplay;
 pub mod shots;
+pub mod stage;
 pub mod voice;

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use benjamin::archive::scan::{scan, scan_exact, scan_in_chunks};
+use benjamin::archive::chunks::{scan, scan_exact, scan_in_chunks};
 use benjamin::archive::{
     AddOptions, Archive, DetectorConfig, Method, SentenceEmbedder, ShotDetector,
 };

@@ -14,6 +14,7 @@ use super::detect::DetectorConfig;
 use super::measure::{Emitter, Shrinker, Small};
 use super::scan::{self, Scan, StreamInfo, MAX_KEPT};
 use super::sparse::{self, Chunk, ChunkScanner, Verdict};
+use crate::media::ffmpeg::{decoder, frame};
 
 /// Seconds of source per chunk, about: short enough that the cores finish together, long
 /// enough that seeking to each chunk costs little.
@@ -27,9 +28,70 @@ const MAX_CHUNKS: usize = 4096;
 /// Frames of a chunk: times, and pictures where decoded.
 type Frames = Vec<(f64, Option<Small>)>;
 
+/// Measures every frame of `path` at [`scan::ANALYSIS_WIDTH`]. Frames are decoded where `config`'s
+/// detector could find a boundary; elsewhere they may be filled in from their neighbours.
+/// `on_frame` is called with the number of frames done (for progress) and may stop the scan
+/// by returning an error (Ctrl-C).
+pub fn scan(
+    path: &Path,
+    config: &DetectorConfig,
+    on_frame: impl FnMut(usize) -> Result<()>,
+) -> Result<Scan> {
+    scan_in_chunks(path, config, None, on_frame)
+}
+
+/// [`scan()`], with the source cut into `chunks` pieces scanned side by side (`None`: as many
+/// as suit its length and the machine's cores).
+pub fn scan_in_chunks(
+    path: &Path,
+    config: &DetectorConfig,
+    chunks: Option<usize>,
+    mut on_frame: impl FnMut(usize) -> Result<()>,
+) -> Result<Scan> {
+    match scan_chunked(path, config, chunks, &mut on_frame)? {
+        Some(scan) => Ok(scan),
+        None => scan_exact(path, on_frame),
+    }
+}
+
+/// Decodes and measures every frame of `path`.
+pub fn scan_exact(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Result<Scan> {
+    let (mut input, info, mut decoder) = scan::open(path, 0)?;
+    let mut shrinker = Shrinker::new(info.width, info.height);
+    let mut emitter = Emitter::new(info.expected, MAX_KEPT, &shrinker);
+    let mut decoded = frame::Video::empty();
+    let mut receive = |decoder: &mut decoder::Video, emitter: &mut Emitter| -> Result<()> {
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            let ts = decoded.timestamp().unwrap_or(info.start);
+            let time = (ts - info.start) as f64 * info.time_base;
+            emitter.measured(time, shrinker.shrink(&decoded, path)?);
+            on_frame(emitter.len())?;
+        }
+        Ok(())
+    };
+    for (s, packet) in input.packets() {
+        if s.index() != info.index {
+            continue;
+        }
+        // A damaged packet is skipped; the decoder recovers at the next keyframe.
+        let _ = decoder.send_packet(&packet);
+        receive(&mut decoder, &mut emitter)?;
+    }
+    let _ = decoder.send_eof();
+    receive(&mut decoder, &mut emitter)?;
+    let (frames, pictures) = emitter.finish(path)?;
+    Ok(Scan {
+        frames,
+        pictures,
+        frame_rate: info.frame_rate,
+        width: info.width,
+        height: info.height,
+    })
+}
+
 /// Scans `path` sparsely in `chunks` pieces (`None`: as many as suit its length and the
 /// cores); `None` when the source needs the exact scan.
-pub(super) fn scan(
+fn scan_chunked(
     path: &Path,
     config: &DetectorConfig,
     chunks: Option<usize>,

@@ -217,7 +217,7 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             let config = detector.config();
             let started = std::time::Instant::now();
             let bar = progress.spinner("scanning");
-            let scan = super::scan::scan(&video, &config, |n| {
+            let scan = super::chunks::scan(&video, &config, |n| {
                 if n % 256 == 0 {
                     bar.set_message(format!("{n} frames"));
                 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::detect::{DetectorConfig, ShotDetector, ShotSpan, Transition};
 use super::embed::SentenceEmbedder;
-use super::scan::{self, FrameStats, Scan};
+use super::scan::{FrameStats, Scan};
 use super::{sidecar, Archive, ShotRecord, SourceRecord};
 use crate::faces::mtcnn::Mtcnn;
 use crate::fsutil;
@@ -264,7 +264,7 @@ impl Archive {
             (info.duration * info.frame_rate).ceil().max(1.0) as u64
         };
         let bar = progress.bar(expected, &short(&name), "frames");
-        let scan = scan::scan(path, &opts.detector, |done| {
+        let scan = super::chunks::scan(path, &opts.detector, |done| {
             bar.set_position(done as u64);
             check_interrupted()
         });

@@ -8,7 +8,7 @@
 //! [`Archive::search`], [`Archive::remove`]; the `shots` stage reads it through [`Index`].
 
 pub mod animate;
-mod chunks;
+pub mod chunks;
 pub mod cli;
 pub mod detect;
 pub mod embed;

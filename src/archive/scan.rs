@@ -1,5 +1,7 @@
-//! One pass over a source at low resolution: the per-frame measurements that the shot
-//! detector and the shot statistics need, and a few small pictures to pick thumbnails from.
+//! What one pass over a source at low resolution yields: the per-frame measurements that the
+//! shot detector and the shot statistics need, and a few small pictures to pick thumbnails
+//! from; and how a source is opened for it. The passes themselves (`scan`, `scan_exact`)
+//! are in [`super::chunks`], so this vocabulary imports none of its users.
 //!
 //! Decoding is most of the cost, so the scan first tries [`super::sparse`]: it leaves out
 //! the pictures nothing else is predicted from (most B-frames) and goes back for them only
@@ -10,9 +12,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 
-use super::detect::DetectorConfig;
-use super::measure::{Emitter, Shrinker};
-use crate::media::ffmpeg::{self, decoder, format, frame, media};
+use crate::media::ffmpeg::{self, decoder, format, media};
 
 /// Width of the pictures the analysis works on: plenty to see a cut, cheap to compare.
 pub const ANALYSIS_WIDTH: u32 = 128;
@@ -133,65 +133,4 @@ pub(super) fn open(
         expected: (duration * frame_rate).ceil().max(1.0) as usize,
     };
     Ok((input, info, decoder))
-}
-
-/// Measures every frame of `path` at [`ANALYSIS_WIDTH`]. Frames are decoded where `config`'s
-/// detector could find a boundary; elsewhere they may be filled in from their neighbours.
-/// `on_frame` is called with the number of frames done (for progress) and may stop the scan
-/// by returning an error (Ctrl-C).
-pub fn scan(
-    path: &Path,
-    config: &DetectorConfig,
-    on_frame: impl FnMut(usize) -> Result<()>,
-) -> Result<Scan> {
-    scan_in_chunks(path, config, None, on_frame)
-}
-
-/// [`scan`], with the source cut into `chunks` pieces scanned side by side (`None`: as many
-/// as suit its length and the machine's cores).
-pub fn scan_in_chunks(
-    path: &Path,
-    config: &DetectorConfig,
-    chunks: Option<usize>,
-    mut on_frame: impl FnMut(usize) -> Result<()>,
-) -> Result<Scan> {
-    match super::chunks::scan(path, config, chunks, &mut on_frame)? {
-        Some(scan) => Ok(scan),
-        None => scan_exact(path, on_frame),
-    }
-}
-
-/// Decodes and measures every frame of `path`.
-pub fn scan_exact(path: &Path, mut on_frame: impl FnMut(usize) -> Result<()>) -> Result<Scan> {
-    let (mut input, info, mut decoder) = open(path, 0)?;
-    let mut shrinker = Shrinker::new(info.width, info.height);
-    let mut emitter = Emitter::new(info.expected, MAX_KEPT, &shrinker);
-    let mut decoded = frame::Video::empty();
-    let mut receive = |decoder: &mut decoder::Video, emitter: &mut Emitter| -> Result<()> {
-        while decoder.receive_frame(&mut decoded).is_ok() {
-            let ts = decoded.timestamp().unwrap_or(info.start);
-            let time = (ts - info.start) as f64 * info.time_base;
-            emitter.measured(time, shrinker.shrink(&decoded, path)?);
-            on_frame(emitter.len())?;
-        }
-        Ok(())
-    };
-    for (s, packet) in input.packets() {
-        if s.index() != info.index {
-            continue;
-        }
-        // A damaged packet is skipped; the decoder recovers at the next keyframe.
-        let _ = decoder.send_packet(&packet);
-        receive(&mut decoder, &mut emitter)?;
-    }
-    let _ = decoder.send_eof();
-    receive(&mut decoder, &mut emitter)?;
-    let (frames, pictures) = emitter.finish(path)?;
-    Ok(Scan {
-        frames,
-        pictures,
-        frame_rate: info.frame_rate,
-        width: info.width,
-        height: info.height,
-    })
 }

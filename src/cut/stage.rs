@@ -11,9 +11,7 @@ use super::{cut, output_paths, CutOptions};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
-use crate::pipeline::{
-    hash_inputs, stage_impl, Blocked, Stage, StageContext, StageId, StageOutcome,
-};
+use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 
 /// Name of the fragment each upstream stage may write into its folder.
 pub const FRAGMENT: &str = "edl.json";
@@ -77,11 +75,7 @@ pub fn assemble(film: &Film) -> Result<EditList> {
         edl.credits.extra.extend(frag.credits.extra);
     }
     if edl.shots.is_empty() {
-        let why = if stage_impl(StageId::Shots).is_none() {
-            "it needs shots, and the shots stage is not built yet (`benjamin cut --edl FILE` cuts a hand-written edit list)"
-        } else {
-            "it needs shots from the shots stage, which has not run yet"
-        };
+        let why = "it needs shots from the shots stage, which has not run yet (`benjamin cut --edl FILE` cuts a hand-written edit list)";
         return Err(Blocked(why.to_string()).into());
     }
     Ok(edl)

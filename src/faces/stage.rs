@@ -30,8 +30,8 @@ use crate::fsutil::{self, AtomicFile};
 use crate::manifest::StageInputs;
 use crate::media::mp4::{Mp4Options, Mp4Writer};
 use crate::media::source;
-use crate::pipeline::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 use crate::progress::Progress;
+use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 
 pub const CAST_FILE: &str = "cast.json";
 pub const TRACKS_FILE: &str = "tracks.json";

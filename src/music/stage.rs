@@ -15,8 +15,8 @@ use crate::cut::stage::{EdlFragment, FRAGMENT};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
-use crate::pipeline::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 use crate::progress::Progress;
+use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 
 pub const MIDI_FILE: &str = "score.mid";
 pub const CUES_FILE: &str = "cues.json";

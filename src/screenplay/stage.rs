@@ -13,7 +13,7 @@ use super::lm::{ModelBundle, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
-use crate::pipeline::{Stage, StageContext, StageId, StageOutcome};
+use crate::stage::{Stage, StageContext, StageId, StageOutcome};
 
 pub const FOUNTAIN_FILE: &str = "screenplay.fountain";
 pub const JSON_FILE: &str = "screenplay.json";
@@ -458,12 +458,12 @@ pub fn json_path(film: &Film) -> PathBuf {
     film.stage_dir(StageId::Screenplay.name()).join(JSON_FILE)
 }
 
-/// screenplay.json for a stage that reads it; [`Blocked`](crate::pipeline::Blocked) until the
+/// screenplay.json for a stage that reads it; [`Blocked`](crate::stage::Blocked) until the
 /// screenplay stage has written it.
 pub fn require_json(film: &Film) -> Result<PathBuf> {
     let path = json_path(film);
     if !path.is_file() {
-        return Err(crate::pipeline::Blocked(
+        return Err(crate::stage::Blocked(
             "it needs screenplay.json from the screenplay stage".into(),
         )
         .into());

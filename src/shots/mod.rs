@@ -16,8 +16,8 @@ use crate::cut::stage::{EdlFragment, FRAGMENT};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
-use crate::pipeline::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 use crate::screenplay::fountain::{Element, Screenplay};
+use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 use crate::voice::DialogueTimings;
 use select::{Footage, Pacing, Pick, SceneNeed};
 

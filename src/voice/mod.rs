@@ -19,9 +19,9 @@ use crate::cut::stage::{EdlFragment, FRAGMENT};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
-use crate::pipeline::{hash_inputs, Stage, StageContext, StageId, StageOutcome};
 use crate::progress::Progress;
 use crate::screenplay::fountain::{Element, Screenplay};
+use crate::stage::{hash_inputs, Stage, StageContext, StageId, StageOutcome};
 use cast::Voice;
 use engine::SpeechEngine;
 
