@@ -56,7 +56,7 @@ impl StageId {
             Screenplay => &[],
             Voice => &[Screenplay],
             Shots => &[Screenplay, Voice],
-            Faces => &[Shots],
+            Faces => &[Screenplay, Shots],
             Music => &[Screenplay, Voice],
             Cut => &[Screenplay, Voice, Shots, Faces, Music],
         }
