@@ -37,8 +37,7 @@ pub(super) fn simd<R>(f: impl FnOnce() -> R) -> R {
         unsafe fn wide<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if super::cpu::Level::here().has_avx2_fma() {
             // SAFETY: the CPU was just found to support both features.
             return unsafe { wide(f) };
         }

@@ -87,8 +87,8 @@ pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) 
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX, and the blocks lie inside both slices (asserted above).
+    if super::cpu::Level::here().has_avx2_fma() {
+        // SAFETY: the CPU has AVX (it has AVX2), and the blocks lie inside both slices.
         unsafe { transpose_blocks_avx(src, rows, cols, dst, r8, c8) };
     } else {
         transpose_scalar(src, rows, cols, dst, (0, r8), (0, c8));

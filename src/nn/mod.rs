@@ -11,6 +11,7 @@ use candle_nn::VarMap;
 mod adamw;
 pub mod attention;
 mod conv;
+mod cpu;
 pub mod fused;
 mod gemm;
 mod head_loss;

@@ -74,28 +74,7 @@ impl Lanes for Plain {
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// The widest vectors this CPU has that the kernels are written for.
-#[derive(Clone, Copy)]
-pub(super) enum Level {
-    Avx512,
-    Avx2,
-    Plain,
-}
-
-impl Level {
-    pub(super) fn here() -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                return Level::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                return Level::Avx2;
-            }
-        }
-        Level::Plain
-    }
-}
+pub(crate) use crate::nn::cpu::Level;
 
 /// Defines a vector type and the function that runs code compiled for it.
 macro_rules! lanes {
