@@ -141,13 +141,11 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
     let parsed = fountain::parse(complete);
     let mut seen: Vec<String> = Vec::new();
     let mut scenes: Vec<Scene> = Vec::new();
+    let mut waiting: Vec<Element> = Vec::new();
     for mut scene in parsed.scenes {
         // A heading with no place ("INT." and a line break) goes; what follows it stays with
         // the scene before.
         let placeless = scene.heading.place.trim().is_empty();
-        if placeless && scenes.is_empty() {
-            continue;
-        }
         let mut kept: Vec<Element> = Vec::new();
         for mut e in rejoin_dialogue(scene.elements) {
             match &mut e {
@@ -160,7 +158,9 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
                 Element::Dialogue(d) => d.text.trim().to_string(),
                 Element::Transition { .. } | Element::Centered { .. } => String::new(),
             };
-            let required = c.line.as_deref().is_some_and(|l| key.contains(l.trim()));
+            let prop = c.prop.as_deref().map(|p| p.trim().to_lowercase());
+            let required = c.line.as_deref().is_some_and(|l| key.contains(l.trim()))
+                || prop.is_some_and(|p| !p.is_empty() && key.to_lowercase().contains(&p));
             if let Element::Dialogue(d) = &e {
                 if d.text.trim().is_empty() {
                     continue;
@@ -177,14 +177,18 @@ pub fn repair(draft: &str, c: &Constraints) -> Result<Screenplay> {
             kept.push(e);
         }
         if placeless {
-            if let Some(previous) = scenes.last_mut() {
-                previous.elements.extend(kept);
+            // Before any scene with a place, it waits for the first one (it may hold the
+            // required line or prop).
+            match scenes.last_mut() {
+                Some(previous) => previous.elements.extend(kept),
+                None => waiting.extend(kept),
             }
         } else if kept
             .iter()
             .any(|e| matches!(e, Element::Action { .. } | Element::Dialogue(_)))
         {
-            scene.elements = kept;
+            scene.elements = std::mem::take(&mut waiting);
+            scene.elements.extend(kept);
             scenes.push(scene);
         }
     }
@@ -498,6 +502,23 @@ mod tests {
             "Anger. A patch. A between them. At last."
         );
         assert_eq!(collapse_repeats("No. No! No."), "No. No! No.");
+    }
+
+    /// A first scene whose heading the model left without a place must not take the
+    /// required prop and line with it when it goes.
+    #[test]
+    fn a_placeless_first_scene_keeps_the_prop_and_line_for_the_next() {
+        let draft = "Title: T\n\nINT.\n\nA brass key on the bar.\n\nVERA\nWhere were you at midnight?\n\nINT. PIER - NIGHT\n\nGulls.\n\n";
+        let c = Constraints {
+            title: "T".into(),
+            line: Some("Where were you at midnight?".into()),
+            prop: Some("brass key".into()),
+            ..Default::default()
+        };
+        let s = repair(draft, &c).unwrap();
+        assert_eq!(s.scenes.len(), 1);
+        assert_eq!(s.scenes[0].heading.place, "PIER");
+        assert_eq!(s.scenes[0].elements.len(), 3, "{:?}", s.scenes[0].elements);
     }
 
     #[test]
