@@ -1,8 +1,8 @@
 //! Progress bars and messages for long work, and the Ctrl-C flag every long loop checks.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -74,8 +74,12 @@ pub fn write_stdout(args: std::fmt::Arguments) {
     }
 }
 
-/// When the running stage has overrun its budget so far that it must stop, and why.
-static OVERRUN: Mutex<Option<(Instant, String)>> = Mutex::new(None);
+thread_local! {
+    /// When the stage running on this thread has overrun its budget so far that it must
+    /// stop, and why. Per thread, so that two films made side by side in one process (tests,
+    /// a batch) never stop each other.
+    static OVERRUN: RefCell<Option<(Instant, String)>> = const { RefCell::new(None) };
+}
 
 /// Fails when the user pressed Ctrl-C, or when the running stage is far past its deadline
 /// (see [`OverrunGuard`]); call it inside long loops.
@@ -83,13 +87,10 @@ pub fn check_interrupted() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!("interrupted by the user");
     }
-    let overrun = OVERRUN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((limit, why)) = overrun.as_ref() {
-        if Instant::now() > *limit {
-            bail!("{why}");
-        }
-    }
-    Ok(())
+    OVERRUN.with_borrow(|overrun| match overrun {
+        Some((limit, why)) if Instant::now() > *limit => bail!("{why}"),
+        _ => Ok(()),
+    })
 }
 
 /// While it lives, [`check_interrupted`] fails with `why` after `limit`: a stage given far
@@ -98,14 +99,14 @@ pub struct OverrunGuard(());
 
 impl OverrunGuard {
     pub fn new(limit: Instant, why: String) -> Self {
-        *OVERRUN.lock().unwrap_or_else(|e| e.into_inner()) = Some((limit, why));
+        OVERRUN.set(Some((limit, why)));
         OverrunGuard(())
     }
 }
 
 impl Drop for OverrunGuard {
     fn drop(&mut self) {
-        *OVERRUN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        OVERRUN.set(None);
     }
 }
 
@@ -171,5 +172,22 @@ impl Progress {
 
     pub fn is_quiet(&self) -> bool {
         self.quiet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overrun_stops_its_own_thread_only_and_ends_with_its_guard() {
+        let guard = OverrunGuard::new(Instant::now() - Duration::from_secs(1), "too long".into());
+        let err = check_interrupted().unwrap_err();
+        assert_eq!(err.to_string(), "too long");
+        std::thread::spawn(|| check_interrupted().unwrap())
+            .join()
+            .unwrap();
+        drop(guard);
+        check_interrupted().unwrap();
     }
 }
