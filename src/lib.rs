@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod cut;
+pub mod edl;
 pub mod faces;
 pub mod film;
 pub mod fsutil;

@@ -510,7 +510,7 @@ mod conversion {
 
 mod stage {
     use super::CONSENT;
-    use benjamin::cut::stage::EdlFragment;
+    use benjamin::edl::EdlFragment;
     use benjamin::faces::image::RgbConverter;
     use benjamin::faces::synth::{background, draw_face, face_picture, Look, Pose};
     use benjamin::film::{Film, FilmSettings, Genre};

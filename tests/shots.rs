@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use benjamin::archive::{AddOptions, Archive};
-use benjamin::cut::stage::EdlFragment;
+use benjamin::edl::EdlFragment;
 use benjamin::film::{Film, FilmSettings, Frame, Genre};
 use benjamin::media::synth::{write_still, write_video, Segment};
 use benjamin::pipeline::{Pipeline, StageId};

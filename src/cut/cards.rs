@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::edl::EditList;
+use crate::edl::EditList;
 use crate::film::{Frame, Genre};
 use crate::media::escape_filter_value;
 
@@ -230,7 +230,7 @@ mod tests {
         let (lines, _) = title_lines(&"x".repeat(300), 320, 16, 8);
         assert!(lines.len() == TITLE_LINES && lines[0].chars().count() > 1);
     }
-    use crate::cut::edl::Shot;
+    use crate::edl::Shot;
 
     fn shot(src: &str, attribution: &str) -> Shot {
         Shot {
@@ -256,7 +256,7 @@ mod tests {
             ],
             audio: vec![],
             subtitles: vec![],
-            credits: super::super::edl::Credits {
+            credits: crate::edl::Credits {
                 voices: vec!["SAM - espeak-ng".into()],
                 music: vec!["Score - sf_GMbank".into()],
                 extra: vec![],

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::edl::{AudioRole, EditList};
+use crate::edl::{AudioRole, EditList};
 use crate::media::mp4::TimedText;
 
 fn srt_time(seconds: f64) -> String {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use anyhow::{Context, Result};
 
-use super::edl::{AudioRole, AudioTrack};
+use crate::edl::{AudioRole, AudioTrack};
 use crate::media::audio::{read_stereo, Stereo, MIX_RATE};
 
 /// Integrated loudness the film is normalised to.

@@ -5,7 +5,6 @@
 //! Entry points: [`cut`] for an edit list (`benjamin cut`), [`CutStage`] in the pipeline.
 
 pub mod cards;
-pub mod edl;
 pub mod export;
 pub mod look;
 pub mod mix;
@@ -15,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-pub use edl::EditList;
+use crate::edl;
+pub use crate::edl::EditList;
 pub use stage::CutStage;
 
 use crate::fsutil::{self, AtomicFile};

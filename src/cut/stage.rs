@@ -1,44 +1,26 @@
 //! The cut as a pipeline stage: it gathers the edit-list fragments the upstream stages wrote
 //! (`<stage>/edl.json`) into one edit list and cuts it into the film folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
 
-use super::edl::{AudioTrack, Credits, Cue, EditList, Shot};
 use super::{cut, output_paths, CutOptions};
+use crate::edl::{Credits, EditList, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
 use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 
-/// Name of the fragment each upstream stage may write into its folder.
-pub const FRAGMENT: &str = "edl.json";
-
-/// The part of an edit list one stage contributes. A later stage's shots replace an earlier
-/// one's (faces swaps clips in place of the originals); sound, subtitles and credits add up.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EdlFragment {
-    #[serde(default)]
-    pub shots: Vec<Shot>,
-    #[serde(default)]
-    pub audio: Vec<AudioTrack>,
-    #[serde(default)]
-    pub subtitles: Vec<Cue>,
-    #[serde(default)]
-    pub credits: Credits,
-}
-
 pub struct CutStage;
 
-fn fragment_paths(film: &Film) -> Vec<PathBuf> {
+/// The folders of the upstream stages that have written a fragment, in data-flow order.
+fn fragment_dirs(film: &Film) -> Vec<PathBuf> {
     StageId::Cut
         .upstream()
         .iter()
-        .map(|s| film.stage_dir(s.name()).join(FRAGMENT))
-        .filter(|p| p.is_file())
+        .map(|s| film.stage_dir(s.name()))
+        .filter(|d| EdlFragment::path(d).is_file())
         .collect()
 }
 
@@ -54,21 +36,12 @@ pub fn assemble(film: &Film) -> Result<EditList> {
         subtitles: Vec::new(),
         credits: Credits::default(),
     };
-    for path in fragment_paths(film) {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let frag: EdlFragment = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid edit-list fragment", path.display()))?;
-        let mut part = EditList {
-            shots: frag.shots,
-            audio: frag.audio,
-            ..edl.clone()
-        };
-        part.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        if !part.shots.is_empty() {
-            edl.shots = part.shots;
+    for dir in fragment_dirs(film) {
+        let frag = EdlFragment::load(&dir)?;
+        if !frag.shots.is_empty() {
+            edl.shots = frag.shots;
         }
-        edl.audio.extend(part.audio);
+        edl.audio.extend(frag.audio);
         edl.subtitles.extend(frag.subtitles);
         edl.credits.voices.extend(frag.credits.voices);
         edl.credits.music.extend(frag.credits.music);
@@ -88,7 +61,11 @@ impl Stage for CutStage {
 
     fn inputs(&self, film: &Film) -> Result<StageInputs> {
         let edl = assemble(film)?;
-        let mut files = hash_inputs(film, &fragment_paths(film))?;
+        let fragments: Vec<PathBuf> = fragment_dirs(film)
+            .iter()
+            .map(|d| EdlFragment::path(d))
+            .collect();
+        let mut files = hash_inputs(film, &fragments)?;
         let media = edl
             .shots
             .iter()

@@ -23,8 +23,7 @@ use super::model::ModelConfig;
 use super::mtcnn::{Detection, Mtcnn};
 use super::track::{track, Track, TrackOptions};
 use super::train::{FaceSet, TrainOptions, Trainer};
-use crate::cut::edl::Shot;
-use crate::cut::stage::{EdlFragment, FRAGMENT};
+use crate::edl::{EdlFragment, Shot};
 use crate::film::Film;
 use crate::fsutil::{self, AtomicFile};
 use crate::manifest::StageInputs;
@@ -76,29 +75,12 @@ pub struct FaceReport {
 pub struct FacesStage;
 
 fn shots_fragment_path(film: &Film) -> PathBuf {
-    film.stage_dir(StageId::Shots.name()).join(FRAGMENT)
+    EdlFragment::path(&film.stage_dir(StageId::Shots.name()))
 }
 
-/// The shots the shots stage chose, with their sources resolved (as the cut resolves them).
-pub fn load_shots(film: &Film) -> Result<Vec<(Shot, PathBuf)>> {
-    let path = shots_fragment_path(film);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let frag: EdlFragment = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid edit-list fragment", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    Ok(frag
-        .shots
-        .into_iter()
-        .map(|s| {
-            let resolved = if s.source.is_relative() {
-                base.join(&s.source)
-            } else {
-                s.source.clone()
-            };
-            (s, resolved)
-        })
-        .collect())
+/// The shots the shots stage chose, their sources resolved (as the cut resolves them).
+pub fn load_shots(film: &Film) -> Result<Vec<Shot>> {
+    Ok(EdlFragment::load(&film.stage_dir(StageId::Shots.name()))?.shots)
 }
 
 fn actors_of(film: &Film) -> Result<Vec<Actor>> {
@@ -267,13 +249,12 @@ fn thin(mut faces: Vec<Planar>, max: usize) -> Vec<Planar> {
     faces
 }
 
-/// The source path as the faces fragment must write it (relative paths are relative to the
-/// fragment's folder).
-fn passthrough_source(original: &Path) -> PathBuf {
-    if original.is_relative() {
-        Path::new("..").join(StageId::Shots.name()).join(original)
-    } else {
-        original.to_path_buf()
+/// A shot's source as the faces fragment writes it: relative to the faces folder when it lies
+/// inside the film, so that the film folder can move.
+fn passthrough_source(film: &Film, source: &Path) -> PathBuf {
+    match source.strip_prefix(&film.dir) {
+        Ok(inside) => Path::new("..").join(inside),
+        Err(_) => source.to_path_buf(),
     }
 }
 
@@ -402,7 +383,13 @@ pub fn run_stage(
     progress: &Progress,
 ) -> Result<StageOutcome> {
     let started = Instant::now();
-    let shots = load_shots(film)?;
+    let shots: Vec<(Shot, PathBuf)> = load_shots(film)?
+        .into_iter()
+        .map(|s| {
+            let src = s.source.clone();
+            (s, src)
+        })
+        .collect();
     let actors = actors_of(film)?;
     // No face is swapped in without consent: every registered actor's record is checked first.
     for a in &actors {
@@ -555,7 +542,7 @@ pub fn run_stage(
     let mut new_shots: Vec<Shot> = shots
         .iter()
         .map(|(s, _)| Shot {
-            source: passthrough_source(&s.source),
+            source: passthrough_source(film, &s.source),
             ..s.clone()
         })
         .collect();
@@ -681,12 +668,11 @@ pub fn run_stage(
     fsutil::write_atomic(&cast_path, &cast_bytes)?;
     let tracks_path = dir.join(TRACKS_FILE);
     fsutil::write_atomic(&tracks_path, &serde_json::to_vec_pretty(&reports)?)?;
-    let fragment_path = dir.join(FRAGMENT);
     let fragment = EdlFragment {
         shots: new_shots,
         ..Default::default()
     };
-    fsutil::write_atomic(&fragment_path, &serde_json::to_vec_pretty(&fragment)?)?;
+    let fragment_path = fragment.write(dir)?;
     outputs.extend([cast_path, tracks_path, fragment_path]);
     notes["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
     Ok(StageOutcome { outputs, notes })

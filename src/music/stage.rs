@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::render::{self, LoadedFont, DEFAULT_SOUNDFONT, FADE_IN, FADE_OUT, SAMPLE_RATE};
 use super::score::Score;
 use super::{compose_score, midi, scene_briefs, MelodyModel};
-use crate::cut::edl::{AudioRole, AudioTrack, Credits};
-use crate::cut::stage::{EdlFragment, FRAGMENT};
+use crate::edl::{AudioRole, AudioTrack, Credits, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
@@ -232,11 +231,7 @@ impl Stage for MusicStage {
                 .with_context(|| format!("cannot clear {}", cues_dir.display()))?;
         }
         let (sheet, mut outputs) = write_score(&score, &font, &ctx.dir, ctx.progress)?;
-        let fragment_path = ctx.dir.join(FRAGMENT);
-        fsutil::write_atomic(
-            &fragment_path,
-            &serde_json::to_vec_pretty(&edl_fragment(&sheet, &font))?,
-        )?;
+        let fragment_path = edl_fragment(&sheet, &font).write(&ctx.dir)?;
         outputs.push(fragment_path);
         let seconds: f64 = sheet.cues.iter().map(|c| c.duration).sum();
         Ok(StageOutcome {

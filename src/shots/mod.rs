@@ -11,8 +11,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{Archive, Index, Matching, SourceRecord};
-use crate::cut::edl::Shot;
-use crate::cut::stage::{EdlFragment, FRAGMENT};
+use crate::edl::{EdlFragment, Shot};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
@@ -259,8 +258,7 @@ impl Stage for ShotsStage {
                 })
                 .collect(),
         };
-        let fragment_path = ctx.dir.join(FRAGMENT);
-        fsutil::write_atomic(&fragment_path, &serde_json::to_vec_pretty(&fragment)?)?;
+        let fragment_path = fragment.write(&ctx.dir)?;
         let choices_path = ctx.dir.join(CHOICES_FILE);
         fsutil::write_atomic(&choices_path, &serde_json::to_vec_pretty(&choices)?)?;
         let seconds: f64 = picks.iter().map(|p| p.frames as f64 / fps).sum();

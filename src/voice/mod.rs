@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cut::edl::{AudioRole, AudioTrack, Credits, Cue};
-use crate::cut::stage::{EdlFragment, FRAGMENT};
+use crate::edl::{AudioRole, AudioTrack, Credits, Cue, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
@@ -290,11 +289,7 @@ impl Stage for VoiceStage {
         fsutil::write_atomic(&voices_path, &serde_json::to_vec_pretty(&cast)?)?;
         let dialogue_path = ctx.dir.join(DIALOGUE_FILE);
         fsutil::write_atomic(&dialogue_path, &serde_json::to_vec_pretty(&timings)?)?;
-        let fragment_path = ctx.dir.join(FRAGMENT);
-        fsutil::write_atomic(
-            &fragment_path,
-            &serde_json::to_vec_pretty(&edl_fragment(&timings, &cast))?,
-        )?;
+        let fragment_path = edl_fragment(&timings, &cast).write(&ctx.dir)?;
         let mut outputs = vec![voices_path, dialogue_path, fragment_path];
         outputs.extend(timings.lines.iter().map(|l| ctx.dir.join(&l.file)));
         Ok(StageOutcome {

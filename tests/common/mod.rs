@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use benjamin::cut::edl::{AudioRole, AudioTrack, Credits, Cue, EditList, Shot};
+use benjamin::edl::{AudioRole, AudioTrack, Credits, Cue, EditList, Shot};
 use benjamin::film::{Film, FilmSettings, Frame, Genre};
 use benjamin::media::ffmpeg::frame;
 use benjamin::media::synth::{write_still, write_tone, write_video, Segment};

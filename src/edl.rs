@@ -1,4 +1,5 @@
-//! The edit decision list the cut reads: shots, sound, subtitles, title and credits.
+//! The edit decision list the cut reads: shots, sound, subtitles, title and credits, and the
+//! fragment of it each stage contributes (`<stage>/edl.json`).
 //!
 //! Times of sound and subtitles are story time: 0 is the first frame of the first shot. The
 //! cut places the title card before it and shifts everything by its length.
@@ -9,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::film::{Frame, Genre};
+use crate::fsutil;
 use crate::media::source::{self, VideoInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,16 +106,7 @@ impl EditList {
     }
 
     pub fn resolve_paths(&mut self, base: &Path) {
-        for shot in &mut self.shots {
-            if shot.source.is_relative() {
-                shot.source = base.join(&shot.source);
-            }
-        }
-        for track in &mut self.audio {
-            if track.file.is_relative() {
-                track.file = base.join(&track.file);
-            }
-        }
+        resolve_paths(&mut self.shots, &mut self.audio, base);
     }
 
     /// Checks every entry before any output is written, naming the entry at fault.
@@ -194,5 +187,65 @@ impl EditList {
     /// Story length in seconds: the shots end to end.
     pub fn story_seconds(&self) -> f64 {
         self.shots.iter().map(|s| s.out_point - s.in_point).sum()
+    }
+}
+
+/// Relative sources become relative to `base` (the folder of the file that named them).
+fn resolve_paths(shots: &mut [Shot], audio: &mut [AudioTrack], base: &Path) {
+    let paths = shots
+        .iter_mut()
+        .map(|s| &mut s.source)
+        .chain(audio.iter_mut().map(|a| &mut a.file));
+    for path in paths.filter(|p| p.is_relative()) {
+        *path = base.join(&*path);
+    }
+}
+
+/// Name of the fragment each stage that contributes to the edit list writes into its folder.
+pub const FRAGMENT: &str = "edl.json";
+
+/// The part of an edit list one stage contributes. A later stage's shots replace an earlier
+/// one's (faces swaps clips in place of the originals); sound, subtitles and credits add up.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdlFragment {
+    #[serde(default)]
+    pub shots: Vec<Shot>,
+    #[serde(default)]
+    pub audio: Vec<AudioTrack>,
+    #[serde(default)]
+    pub subtitles: Vec<Cue>,
+    #[serde(default)]
+    pub credits: Credits,
+}
+
+impl EdlFragment {
+    /// The fragment's file in a stage's folder.
+    pub fn path(stage_dir: &Path) -> PathBuf {
+        stage_dir.join(FRAGMENT)
+    }
+
+    /// Reads the fragment in a stage's folder; its relative paths come back resolved against
+    /// that folder.
+    pub fn load(stage_dir: &Path) -> Result<EdlFragment> {
+        let path = Self::path(stage_dir);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut frag: EdlFragment = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a valid edit-list fragment; rerun the stage that wrote it",
+                path.display()
+            )
+        })?;
+        resolve_paths(&mut frag.shots, &mut frag.audio, stage_dir);
+        Ok(frag)
+    }
+
+    /// Writes the fragment into a stage's folder (atomically) and returns its path. Relative
+    /// paths are relative to that folder.
+    pub fn write(&self, stage_dir: &Path) -> Result<PathBuf> {
+        let path = Self::path(stage_dir);
+        fsutil::write_atomic(&path, &serde_json::to_vec_pretty(self)?)?;
+        Ok(path)
     }
 }
