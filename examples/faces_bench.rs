@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use benjamin::faces::align::{alignment, warp};
 use benjamin::faces::convert::{swap_frame, Replacement};
-use benjamin::faces::detect::for_each_frame;
-use benjamin::faces::image::{ssim, Planar};
 use benjamin::faces::model::ModelConfig;
-use benjamin::faces::mtcnn::Mtcnn;
 use benjamin::faces::train::{from_tensor, to_tensor, FaceSet, TrainOptions, Trainer};
 use benjamin::progress::Progress;
+use benjamin::vision::detect::for_each_frame;
+use benjamin::vision::image::{ssim, Planar};
+use benjamin::vision::mtcnn::Mtcnn;
 
 fn pngs(dir: &Path) -> Result<Vec<Planar>> {
     let files = benjamin::faces::actors::list_images(dir)?;

@@ -18,4 +18,5 @@ pub mod progress;
 pub mod screenplay;
 pub mod shots;
 pub mod stage;
+pub mod vision;
 pub mod voice;

@@ -145,8 +145,8 @@ fn actor_photos_can_come_from_a_video() {
 }
 
 mod mtcnn {
-    use benjamin::faces::image::Planar;
-    use benjamin::faces::mtcnn::Mtcnn;
+    use benjamin::vision::image::Planar;
+    use benjamin::vision::mtcnn::Mtcnn;
     use candle_core::{Device, Tensor};
 
     fn fixture() -> serde_json::Value {
@@ -264,8 +264,8 @@ mod mtcnn {
 
 mod align {
     use benjamin::faces::align::{alignment, paste, template, umeyama, warp, Affine};
-    use benjamin::faces::image::Planar;
     use benjamin::faces::synth::{face_picture, landmarks, Look, Pose};
+    use benjamin::vision::image::Planar;
 
     /// Umeyama recovers a known similarity from the landmarks it moved, and its inverse undoes it.
     #[test]
@@ -445,9 +445,9 @@ mod swap {
 
 mod conversion {
     use benjamin::faces::convert::{swap_frame, Replacement};
-    use benjamin::faces::image::Planar;
     use benjamin::faces::model::{ModelConfig, SwapModel};
     use benjamin::faces::synth::{background, draw_face, landmarks, Look, Pose};
+    use benjamin::vision::image::Planar;
     use candle_core::Device;
 
     fn model() -> SwapModel {
@@ -511,11 +511,11 @@ mod conversion {
 mod stage {
     use super::CONSENT;
     use benjamin::edl::EdlFragment;
-    use benjamin::faces::image::RgbConverter;
     use benjamin::faces::synth::{background, draw_face, face_picture, Look, Pose};
     use benjamin::film::{Film, FilmSettings, Genre};
     use benjamin::media::mp4::{Mp4Options, Mp4Writer};
     use benjamin::progress::Progress;
+    use benjamin::vision::image::RgbConverter;
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 

@@ -12,9 +12,9 @@ use super::detect::{DetectorConfig, ShotDetector, ShotSpan, Transition};
 use super::embed::SentenceEmbedder;
 use super::scan::{FrameStats, Scan};
 use super::{sidecar, Archive, ShotRecord, SourceRecord};
-use crate::faces::mtcnn::Mtcnn;
 use crate::fsutil;
 use crate::progress::{check_interrupted, Progress};
+use crate::vision::mtcnn::Mtcnn;
 
 const VIDEO_EXTS: &[&str] = &[
     "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ogv", "ogg", "ts", "flv", "wmv",
@@ -437,7 +437,7 @@ fn count_faces(det: &Mtcnn, path: &Path, still: bool, at: f64, fps: f64) -> Resu
     if still {
         picture = Some(fsutil::read_rgb_image(path)?);
     } else {
-        crate::faces::detect::for_each_frame(path, at, 1, fps.max(1.0), |_, img| {
+        crate::vision::detect::for_each_frame(path, at, 1, fps.max(1.0), |_, img| {
             picture = Some(img.clone());
             Ok(())
         })?;

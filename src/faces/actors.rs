@@ -367,7 +367,7 @@ fn frames_from_video(video: &Path, out: &Path, progress: &Progress) -> Result<us
         ((info.duration / VIDEO_STEP).floor() as usize).clamp(1, VIDEO_FRAMES)
     };
     let bar = progress.bar(count as u64, "frames", "frames");
-    let mut conv = super::image::RgbConverter::default();
+    let mut conv = crate::vision::image::RgbConverter::default();
     let mut n = 0;
     src.sample(0.0, count, 1.0 / VIDEO_STEP, |frame| {
         let img = conv.to_rgb(frame)?;

@@ -2,7 +2,7 @@
 //! canonical template at the model's resolution, the warp into that square, and the inverse
 //! warp that puts a face back.
 
-use super::image::Planar;
+use crate::vision::image::Planar;
 
 /// The five landmarks of the canonical face, as fractions of the aligned square: ArcFace's
 /// 112x112 template (eyes, nose tip, mouth corners), shrunk to 90% about the centre and raised

@@ -121,10 +121,10 @@ impl FacesCommand {
                 fps,
                 min_size,
             } => {
-                let mut det = super::mtcnn::Mtcnn::embedded(&crate::nn::device())?;
+                let mut det = crate::vision::mtcnn::Mtcnn::embedded(&crate::nn::device())?;
                 det.min_size = min_size;
                 let started = std::time::Instant::now();
-                let frames = super::detect::detect_file(&det, &input, fps, progress)?;
+                let frames = crate::vision::detect::detect_file(&det, &input, fps, progress)?;
                 let seconds = started.elapsed().as_secs_f64();
                 if json {
                     print_json(

@@ -7,9 +7,9 @@ use anyhow::Result;
 use candle_core::Tensor;
 
 use super::align::{alignment, paste, warp};
-use super::image::Planar;
 use super::model::SwapModel;
 use super::train::{from_tensor, to_tensor};
+use crate::vision::image::Planar;
 
 /// One face to replace in a frame: its (smoothed) landmarks and the decoder to paint it with.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 //! The faces: consenting actors' faces swapped into the chosen shots.
 //!
-//! Detection with landmarks ([`mtcnn`]), tracking within a shot ([`track`]), alignment to a
+//! Detection with landmarks ([`crate::vision::mtcnn`]), tracking within a shot ([`track`]), alignment to a
 //! canonical template ([`align`]), a swap model with a shared encoder, one decoder per identity,
 //! a PatchGAN discriminator and a learned mask ([`model`], [`train`]), conversion frame by frame
 //! with colour matching and blending ([`convert`]), and the pipeline stage ([`stage`]). No face
@@ -10,10 +10,7 @@ pub mod actors;
 pub mod align;
 pub mod cli;
 pub mod convert;
-pub mod detect;
-pub mod image;
 pub mod model;
-pub mod mtcnn;
 pub mod stage;
 pub mod synth;
 pub mod track;

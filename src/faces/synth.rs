@@ -165,7 +165,12 @@ pub fn landmarks(look: &Look, pose: &Pose) -> [[f32; 2]; 5] {
 }
 
 /// `n` aligned faces (`size` x `size`) of one drawn person in varied poses and expressions.
-pub fn aligned_faces(look: &Look, n: usize, size: usize, seed: u64) -> Vec<super::image::Planar> {
+pub fn aligned_faces(
+    look: &Look,
+    n: usize,
+    size: usize,
+    seed: u64,
+) -> Vec<crate::vision::image::Planar> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n)
@@ -177,7 +182,7 @@ pub fn aligned_faces(look: &Look, n: usize, size: usize, seed: u64) -> Vec<super
                 angle: rng.random_range(-0.25..0.25),
                 mouth_open: rng.random_range(0.0..1.0),
             };
-            let img = super::image::Planar::from_rgb(&face_picture(128, 128, look, &pose));
+            let img = crate::vision::image::Planar::from_rgb(&face_picture(128, 128, look, &pose));
             let m = super::align::alignment(&landmarks(look, &pose), size);
             super::align::warp(&img, &m, size)
         })

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::mtcnn::Detection;
+use crate::vision::mtcnn::Detection;
 
 /// One face followed through a shot: its detection (smoothed) in each frame it is in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,10 +14,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::align::Affine;
-use super::image::Planar;
 use super::model::{Discriminators, ModelConfig, SwapModel};
 use crate::nn::{load_weights, save_tensors, var_tensors, AdamW};
 use crate::progress::Progress;
+use crate::vision::image::Planar;
 
 /// The aligned faces (R x R, RGB 0-255) of one identity.
 #[derive(Debug, Clone)]

@@ -223,7 +223,7 @@ pub fn import_mtcnn(source: &Path, out: &Path) -> Result<usize> {
         }
     }
     // Checked by building the detector from them before anything is written.
-    super::mtcnn::Mtcnn::from_tensors(&tensors, &Device::Cpu)
+    crate::vision::mtcnn::Mtcnn::from_tensors(&tensors, &Device::Cpu)
         .context("the converted weights do not fit MTCNN")?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
