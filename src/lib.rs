@@ -9,6 +9,7 @@ pub mod edl;
 pub mod faces;
 pub mod film;
 pub mod fsutil;
+pub mod items;
 pub mod manifest;
 pub mod media;
 pub mod music;

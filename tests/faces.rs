@@ -625,14 +625,38 @@ mod stage {
         assert_eq!(cast["characters"]["ANA-LIMA"], "ana-lima", "{cast}");
         assert!(outcome.notes["training"]["steps"].as_u64().unwrap() >= 30);
 
-        // A second run resumes the training.
+        // A second run from the same inputs keeps the model and the clip: nothing is redone.
+        let clip = out.join("clips/001.mp4");
+        let written = std::fs::metadata(&clip).unwrap().modified().unwrap();
         let again =
             benjamin::faces::stage::run_stage(&film, &out, Instant::now(), &Progress::hidden())
                 .unwrap();
-        assert!(
-            again.notes["training"]["resumed_from"].as_u64().unwrap() >= 30,
+        assert_eq!(again.notes["swapped"], 1, "{}", again.notes);
+        assert_eq!(
+            again.notes["training"]["steps"], outcome.notes["training"]["steps"],
             "{}",
             again.notes
+        );
+        assert_eq!(
+            std::fs::metadata(&clip).unwrap().modified().unwrap(),
+            written
+        );
+
+        // A new budget trains on from the checkpoint, and the clip is converted again.
+        let mut settings = film.settings.clone();
+        settings.hours *= 2.0;
+        let film = Film::save(&film.dir, &settings).unwrap();
+        let more =
+            benjamin::faces::stage::run_stage(&film, &out, Instant::now(), &Progress::hidden())
+                .unwrap();
+        assert!(
+            more.notes["training"]["resumed_from"].as_u64().unwrap() >= 30,
+            "{}",
+            more.notes
+        );
+        assert_ne!(
+            std::fs::metadata(&clip).unwrap().modified().unwrap(),
+            written
         );
     }
 

@@ -302,6 +302,20 @@ fn the_stage_writes_cues_midi_and_its_part_of_the_edit_list() {
     assert_eq!(music_state.state, "fresh");
     let edl = benjamin::cut::stage::assemble(&film).err();
     assert!(edl.is_some(), "no shots yet, so the cut stays blocked");
+
+    // A lost cue makes the stage stale; the rerun renders that cue only.
+    let kept = music.join("cues/scene-001.wav");
+    let rendered = std::fs::metadata(&kept).unwrap().modified().unwrap();
+    std::fs::remove_file(music.join("cues/scene-002.wav")).unwrap();
+    let report = Pipeline::default()
+        .run_one(&film, StageId::Music, &Progress::hidden())
+        .unwrap();
+    assert_eq!(report.action, "ran");
+    assert!(music.join("cues/scene-002.wav").is_file());
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().modified().unwrap(),
+        rendered
+    );
 }
 
 #[test]

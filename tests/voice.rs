@@ -223,3 +223,59 @@ fn the_voice_stage_honours_an_edited_cast() {
     );
     assert_eq!(pipeline.status(&film).unwrap()[1].state, "fresh");
 }
+
+/// Espeak that counts the lines it is asked to say.
+struct Counting {
+    inner: Espeak,
+    said: Vec<String>,
+}
+
+impl SpeechEngine for Counting {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn sample_rate(&self) -> u32 {
+        self.inner.sample_rate()
+    }
+    fn speak(
+        &mut self,
+        text: &str,
+        voice: &Voice,
+        delivery: &Delivery,
+    ) -> anyhow::Result<Vec<i16>> {
+        self.said.push(text.to_string());
+        self.inner.speak(text, voice, delivery)
+    }
+}
+
+/// A rerun voices only what changed: nothing after a finished run, only the recast
+/// character's lines after a recast, and a line whose file was damaged.
+#[test]
+fn a_rerun_voices_only_the_lines_whose_inputs_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = parse(SCRIPT);
+    let mut cast = cast::cast(&s, &BTreeMap::new());
+    let mut engine = Counting {
+        inner: Espeak::new().unwrap(),
+        said: Vec::new(),
+    };
+    let first = voice_screenplay(&s, &cast, &mut engine, dir.path(), &Progress::hidden()).unwrap();
+    let all = engine.said.len();
+    assert_eq!(all, first.lines.len());
+
+    engine.said.clear();
+    let again = voice_screenplay(&s, &cast, &mut engine, dir.path(), &Progress::hidden()).unwrap();
+    assert!(engine.said.is_empty(), "redone: {:?}", engine.said);
+    assert_eq!(again.lines, first.lines);
+    check_timings(&again, dir.path());
+
+    let recast = first.lines[0].character.clone();
+    cast.get_mut(&recast).unwrap().pitch += 20;
+    let theirs = first.lines.iter().filter(|l| l.character == recast).count();
+    let damaged = first.lines.iter().find(|l| l.character != recast).unwrap();
+    std::fs::write(dir.path().join(&damaged.file), b"RIFF").unwrap();
+    engine.said.clear();
+    let after = voice_screenplay(&s, &cast, &mut engine, dir.path(), &Progress::hidden()).unwrap();
+    assert_eq!(engine.said.len(), theirs + 1, "{:?}", engine.said);
+    check_timings(&after, dir.path());
+}

@@ -3,13 +3,24 @@
 //! back through the learned mask, feathered at its edge, by the inverse warp. Pixels no mask
 //! reaches are left exactly as they were.
 
-use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
 use candle_core::Tensor;
 
-use super::align::{alignment, paste, warp};
+use super::align::{alignment, paste, template, warp};
 use super::model::SwapModel;
+use super::scan::ShotScan;
 use super::train::{from_tensor, to_tensor};
-use crate::vision::image::Planar;
+use crate::edl::Shot;
+use crate::fsutil::{self, AtomicFile};
+use crate::items::{key_of, Items};
+use crate::media::mp4::{Mp4Options, Mp4Writer};
+use crate::media::source;
+use crate::progress::Progress;
+use crate::vision::detect::for_each_frame;
+use crate::vision::image::{Planar, RgbConverter};
 
 /// One face to replace in a frame: its (smoothed) landmarks and the decoder to paint it with.
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +216,157 @@ pub fn swap_frame(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) 
         paste(frame, &face, &mask, &maps[i]);
     }
     Ok(())
+}
+
+/// The faces of one shot to replace: (track, identity) pairs.
+pub type SwapPlan = Vec<(usize, usize)>;
+
+/// About how long one frame with a face takes to convert, timed on `face` (with room for
+/// decoding and encoding the frame around it).
+pub fn seconds_per_frame(model: &SwapModel, face: &Planar) -> Result<f64> {
+    let started = Instant::now();
+    let mut frame = face.clone();
+    let replacement = Replacement {
+        landmarks: template(model.config.resolution),
+        identity: 0,
+    };
+    swap_frame(&mut frame, &[replacement], model)?;
+    Ok(started.elapsed().as_secs_f64() * 3.0 + 0.02)
+}
+
+/// Converts every shot with faces to swap into `clips_dir` (`NNN.mp4`, or `NNN.png` for a
+/// still). Returns, for each shot, its clip's name and length in seconds (`None` for a shot
+/// with nothing to swap). A clip converted before by the same model from the same shot and
+/// tracks is kept (see [`Items`]); `model_id` is the hash of the model's weights.
+pub fn convert_shots(
+    model: &SwapModel,
+    model_id: &str,
+    shots: &[Shot],
+    scans: &[ShotScan],
+    plans: &[SwapPlan],
+    clips_dir: &Path,
+    progress: &Progress,
+) -> Result<Vec<Option<(String, f64)>>> {
+    let frames: usize = scans
+        .iter()
+        .zip(plans)
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(s, _)| s.frames)
+        .sum();
+    let bar = progress.bar(frames as u64, "swapping", "frames");
+    let mut done: Items<f64> = Items::open(clips_dir);
+    let mut clips = Vec::new();
+    for (i, ((shot, scan), plan)) in shots.iter().zip(scans).zip(plans).enumerate() {
+        if plan.is_empty() {
+            clips.push(None);
+            continue;
+        }
+        let name = format!("{:03}.{}", i + 1, if scan.still { "png" } else { "mp4" });
+        let key = key_of(&(model_id, shot, scan, plan, env!("CARGO_PKG_VERSION")));
+        let seconds = match done.get(&name, &key) {
+            Some(seconds) => {
+                bar.inc(scan.frames as u64);
+                seconds
+            }
+            None => {
+                let seconds = convert_shot(model, shot, scan, plan, &clips_dir.join(&name), &bar)
+                    .with_context(|| {
+                    format!(
+                        "swapping faces in shot {} ({})",
+                        i + 1,
+                        shot.source.display()
+                    )
+                })?;
+                done.put(&name, key, seconds)?;
+                seconds
+            }
+        };
+        clips.push(Some((name, seconds)));
+    }
+    bar.finish_and_clear();
+    done.prune()?;
+    if done.reused() > 0 {
+        progress.info(format!(
+            "faces: {} clips kept from the last run",
+            done.reused()
+        ));
+    }
+    Ok(clips)
+}
+
+/// Writes one shot again with its faces replaced: an MP4 at the source's size (even) and
+/// rounded frame rate, or a PNG for a still. Returns the clip's length in seconds.
+fn convert_shot(
+    model: &SwapModel,
+    shot: &Shot,
+    scan: &ShotScan,
+    plan: &[(usize, usize)],
+    out: &Path,
+    bar: &indicatif::ProgressBar,
+) -> Result<f64> {
+    let replacements = |k: usize| -> Vec<Replacement> {
+        plan.iter()
+            .filter_map(|&(t, id)| {
+                scan.tracks[t].frames[k].as_ref().map(|d| Replacement {
+                    landmarks: d.landmarks,
+                    identity: id,
+                })
+            })
+            .collect()
+    };
+    if scan.still {
+        let img = fsutil::read_rgb_image(&shot.source)?;
+        let mut frame = Planar::from_rgb(&img);
+        swap_frame(&mut frame, &replacements(0), model)?;
+        let file = AtomicFile::new(out)?;
+        frame
+            .to_rgb()
+            .save_with_format(file.path(), image::ImageFormat::Png)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        file.commit()?;
+        bar.inc(1);
+        return Ok(shot.out_point - shot.in_point);
+    }
+    let info = source::probe(&shot.source)?;
+    let (w, h) = (info.width & !1, info.height & !1);
+    let file = AtomicFile::new(out)?;
+    let opts = Mp4Options {
+        width: w,
+        height: h,
+        fps: scan.fps as u32,
+        preset: "veryfast".into(),
+        crf: 18,
+    };
+    let mut writer = Mp4Writer::create(file.path(), &opts, None, Vec::new())?;
+    let mut conv = RgbConverter::default();
+    for_each_frame(
+        &shot.source,
+        shot.in_point,
+        scan.frames,
+        scan.fps,
+        |k, img| {
+            crate::progress::check_interrupted()?;
+            let faces = replacements(k);
+            let img = if faces.is_empty() {
+                img.clone()
+            } else {
+                let mut frame = Planar::from_rgb(img);
+                swap_frame(&mut frame, &faces, model)?;
+                frame.to_rgb()
+            };
+            let img = if (w, h) != img.dimensions() {
+                image::imageops::crop_imm(&img, 0, 0, w, h).to_image()
+            } else {
+                img
+            };
+            writer.write_frame(&mut conv.to_yuv(&img)?)?;
+            bar.inc(1);
+            Ok(())
+        },
+    )?;
+    writer.finish()?;
+    file.commit()?;
+    Ok(scan.frames as f64 / scan.fps)
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 
 pub mod actors;
 pub mod align;
+pub mod casting;
 pub mod cli;
 pub mod convert;
 pub mod model;
+pub mod scan;
 pub mod stage;
 pub mod synth;
 pub mod track;

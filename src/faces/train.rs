@@ -184,7 +184,8 @@ pub fn from_tensor(t: &Tensor, i: usize) -> Result<Planar> {
 }
 
 const CONFIG: &str = "config.json";
-const GENERATOR: &str = "generator.safetensors";
+/// The generator's weights in a checkpoint folder (what conversion needs).
+pub const GENERATOR: &str = "generator.safetensors";
 const DISCRIMINATOR: &str = "discriminator.safetensors";
 const OPT_G: &str = "optimizer-g.safetensors";
 const OPT_D: &str = "optimizer-d.safetensors";
@@ -456,4 +457,57 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<SwapModel> {
     let bytes = std::fs::read(dir.join(GENERATOR))?;
     load_weights(&model.varmap, &bytes, GENERATOR)?;
     Ok(model)
+}
+
+/// Model size from the time training may take and the device (a GPU gets a larger model).
+pub fn choose_config(train_seconds: f64, device: &Device, identities: Vec<String>) -> ModelConfig {
+    let (resolution, width, latent) = if device.is_cuda() {
+        (128, 32, 512)
+    } else if train_seconds < 15.0 * 60.0 {
+        (32, 16, 128)
+    } else if train_seconds < 2.0 * 3600.0 {
+        (64, 32, 256)
+    } else {
+        (64, 48, 512)
+    };
+    ModelConfig {
+        resolution,
+        width,
+        latent,
+        identities,
+    }
+}
+
+/// Steps a swap model is trained for even when the budget is spent: an untrained decoder
+/// paints noise.
+const MIN_STEPS: usize = 30;
+
+/// Trains for about `seconds` more, and at least [`MIN_STEPS`] more steps.
+pub fn train_for(
+    trainer: &mut Trainer,
+    sets: &[FaceSet],
+    seed: u64,
+    seconds: f64,
+    progress: &Progress,
+) -> Result<TrainReport> {
+    let opts = TrainOptions {
+        seed,
+        max_steps: Some(trainer.report.steps + 200_000),
+        ..Default::default()
+    };
+    let first = TrainOptions {
+        max_steps: Some(trainer.report.steps + MIN_STEPS),
+        ..opts.clone()
+    };
+    let report = trainer.train(
+        sets,
+        &first,
+        Instant::now() + Duration::from_secs(3600),
+        progress,
+    )?;
+    if seconds <= report.seconds {
+        return Ok(report);
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds - report.seconds);
+    trainer.train(sets, &opts, deadline, progress)
 }

@@ -13,6 +13,7 @@ use super::{compose_score, midi, scene_briefs, MelodyModel};
 use crate::edl::{AudioRole, AudioTrack, Credits, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
+use crate::items::{key_of, Items};
 use crate::manifest::StageInputs;
 use crate::progress::Progress;
 use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
@@ -57,7 +58,11 @@ pub struct CueSheet {
 }
 
 pub fn cue_file(scene: usize) -> String {
-    format!("{CUES_DIR}/scene-{scene:03}.wav")
+    format!("{CUES_DIR}/{}", cue_name(scene))
+}
+
+fn cue_name(scene: usize) -> String {
+    format!("scene-{scene:03}.wav")
 }
 
 /// The cue sheet of a score.
@@ -131,7 +136,8 @@ pub fn edl_fragment(sheet: &CueSheet, font: &LoadedFont) -> EdlFragment {
 }
 
 /// Renders every cue of `score` into `dir` (cues/scene-NNN.wav) and writes score.mid and
-/// cues.json there. Returns the files written.
+/// cues.json there. A cue rendered before from the same notes and SoundFont is kept (see
+/// [`Items`]). Returns the files written.
 pub fn write_score(
     score: &Score,
     font: &LoadedFont,
@@ -140,16 +146,23 @@ pub fn write_score(
 ) -> Result<(CueSheet, Vec<PathBuf>)> {
     let mut outputs = Vec::new();
     let bar = progress.bar(score.cues.len() as u64, "rendering", "cues");
+    let mut rendered: Items<()> = Items::open(&dir.join(CUES_DIR));
+    let font_id = fsutil::fingerprint_file(&font.path).unwrap_or_default();
     for cue in &score.cues {
         crate::progress::check_interrupted()?;
-        let audio = render::render_cue(cue, font, SAMPLE_RATE)
-            .with_context(|| format!("cannot render the cue of scene {}", cue.scene))?;
-        let path = dir.join(cue_file(cue.scene));
-        render::write_wav(&path, &audio, SAMPLE_RATE)?;
-        outputs.push(path);
+        let name = cue_name(cue.scene);
+        let key = key_of(&(cue, &font_id, SAMPLE_RATE, env!("CARGO_PKG_VERSION")));
+        if rendered.get(&name, &key).is_none() {
+            let audio = render::render_cue(cue, font, SAMPLE_RATE)
+                .with_context(|| format!("cannot render the cue of scene {}", cue.scene))?;
+            render::write_wav(&rendered.dir().join(&name), &audio, SAMPLE_RATE)?;
+            rendered.put(&name, key, ())?;
+        }
+        outputs.push(rendered.dir().join(&name));
         bar.inc(1);
     }
     bar.finish_and_clear();
+    rendered.prune()?;
     let midi_path = dir.join(MIDI_FILE);
     fsutil::write_atomic(&midi_path, &midi::write_midi(score))?;
     let sheet = cue_sheet(score, &font.path);
@@ -225,11 +238,6 @@ impl Stage for MusicStage {
             ctx.progress,
         )?;
         let compose_s = started.elapsed().as_secs_f64();
-        let cues_dir = ctx.dir.join(CUES_DIR);
-        if cues_dir.exists() {
-            std::fs::remove_dir_all(&cues_dir)
-                .with_context(|| format!("cannot clear {}", cues_dir.display()))?;
-        }
         let (sheet, mut outputs) = write_score(&score, &font, &ctx.dir, ctx.progress)?;
         let fragment_path = edl_fragment(&sheet, &font).write(&ctx.dir)?;
         outputs.push(fragment_path);

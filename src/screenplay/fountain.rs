@@ -58,6 +58,21 @@ pub struct Dialogue {
 }
 
 /// Removes /* boneyard */ and [[notes]], which may span lines.
+impl Scene {
+    /// The characters who speak in the scene, in order of their first line.
+    pub fn speakers(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for e in &self.elements {
+            if let Element::Dialogue(d) = e {
+                if !names.contains(&d.character.as_str()) {
+                    names.push(&d.character);
+                }
+            }
+        }
+        names
+    }
+}
+
 fn strip_hidden(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -352,11 +367,9 @@ pub fn finish(title: String, mut scenes: Vec<Scene>) -> Screenplay {
     for (i, s) in scenes.iter_mut().enumerate() {
         s.number = i + 1;
         s.estimated_seconds = estimate_seconds(s);
-        for e in &s.elements {
-            if let Element::Dialogue(d) = e {
-                if !characters.contains(&d.character) {
-                    characters.push(d.character.clone());
-                }
+        for name in s.speakers() {
+            if !characters.iter().any(|c| c == name) {
+                characters.push(name.to_string());
             }
         }
     }

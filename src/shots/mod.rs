@@ -106,19 +106,11 @@ fn scene_needs(
             } else {
                 None
             };
-            let mut speakers: Vec<&str> = Vec::new();
-            for e in &scene.elements {
-                if let Element::Dialogue(d) = e {
-                    if !speakers.contains(&d.character.as_str()) {
-                        speakers.push(&d.character);
-                    }
-                }
-            }
             (frames > 0).then_some(SceneNeed {
                 number,
                 frames,
                 night,
-                speakers: speakers.len(),
+                speakers: scene.speakers().len(),
             })
         })
         .collect()

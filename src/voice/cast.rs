@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::screenplay::fountain::{Element, Screenplay};
+use crate::screenplay::fountain::Screenplay;
 
 /// How one character sounds (espeak-ng terms: a language voice plus a variant).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,24 +61,13 @@ pub fn cast(
         if cast.contains_key(name) {
             continue;
         }
-        let co_stars: Vec<&String> = screenplay
+        let co_stars: Vec<&str> = screenplay
             .scenes
             .iter()
-            .filter(|s| {
-                s.elements
-                    .iter()
-                    .any(|e| matches!(e, Element::Dialogue(d) if &d.character == name))
-            })
-            .flat_map(|s| {
-                s.elements.iter().filter_map(|e| {
-                    if let Element::Dialogue(d) = e {
-                        Some(&d.character)
-                    } else {
-                        None
-                    }
-                })
-            })
-            .filter(|c| *c != name)
+            .map(|s| s.speakers())
+            .filter(|speakers| speakers.contains(&name.as_str()))
+            .flatten()
+            .filter(|c| c != name)
             .collect();
         let taken: Vec<&str> = co_stars
             .iter()

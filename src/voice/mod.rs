@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::edl::{AudioRole, AudioTrack, Credits, Cue, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
+use crate::items::{self, Items};
 use crate::manifest::StageInputs;
 use crate::progress::Progress;
 use crate::screenplay::fountain::{Element, Screenplay};
@@ -107,12 +108,16 @@ pub fn write_wav(path: &Path, samples: &[i16], rate: u32) -> Result<()> {
     crate::media::audio::write_wav(path, 1, rate, scaled)
 }
 
+/// The folder of the voiced lines inside the stage's folder.
+pub const LINES_DIR: &str = "lines";
+
 fn file_name(index: usize, character: &str) -> String {
     let slug = fsutil::slug(character);
-    format!("lines/{:03}-{slug}.wav", index + 1)
+    format!("{:03}-{slug}.wav", index + 1)
 }
 
-/// Voices every line of `screenplay` into `dir` with `cast`, and times it.
+/// Voices every line of `screenplay` into `dir` with `cast`, and times it. A line voiced
+/// before from the same text, voice and delivery is kept (see [`Items`]).
 pub fn voice_screenplay(
     screenplay: &Screenplay,
     cast: &BTreeMap<String, Voice>,
@@ -132,6 +137,7 @@ pub fn voice_screenplay(
         .sum();
     let bar = progress.bar(total_lines as u64, "voicing", "lines");
     let rate = engine.sample_rate();
+    let mut voiced: Items<f64> = Items::open(&dir.join(LINES_DIR));
     let mut lines = Vec::new();
     let mut scenes = Vec::new();
     let mut clock = 0.0;
@@ -156,23 +162,40 @@ pub fn voice_screenplay(
                         .cloned()
                         .unwrap_or_else(|| cast::voice_for(&d.character, cast::VARIANTS[0]));
                     let delivery = prosody::delivery(d.parenthetical.as_deref(), &spoken);
-                    let samples = engine.speak(&spoken, &voice, &delivery).with_context(|| {
-                        format!(
-                            "scene {}: {}'s line {:?}",
-                            scene.number, d.character, d.text
-                        )
-                    })?;
-                    if samples.iter().all(|s| *s == 0) {
-                        progress.info(format!(
-                            "warning: scene {}: the engine said nothing for {:?}; skipped",
-                            scene.number, d.text
-                        ));
-                        continue;
-                    }
-                    let file = file_name(lines.len(), &d.character);
-                    write_wav(&dir.join(&file), &samples, rate)?;
+                    let name = file_name(lines.len(), &d.character);
+                    let key = items::key_of(&(
+                        &spoken,
+                        &voice,
+                        &delivery,
+                        engine.name(),
+                        rate,
+                        env!("CARGO_PKG_VERSION"),
+                    ));
+                    let length = match voiced.get(&name, &key) {
+                        Some(length) => length,
+                        None => {
+                            let samples =
+                                engine.speak(&spoken, &voice, &delivery).with_context(|| {
+                                    format!(
+                                        "scene {}: {}'s line {:?}",
+                                        scene.number, d.character, d.text
+                                    )
+                                })?;
+                            if samples.iter().all(|s| *s == 0) {
+                                progress.info(format!(
+                                    "warning: scene {}: the engine said nothing for {:?}; skipped",
+                                    scene.number, d.text
+                                ));
+                                continue;
+                            }
+                            write_wav(&voiced.dir().join(&name), &samples, rate)?;
+                            let length = samples.len() as f64 / rate as f64;
+                            voiced.put(&name, key, length)?;
+                            length
+                        }
+                    };
+                    let file = format!("{LINES_DIR}/{name}");
                     t += delivery.pause_before;
-                    let length = samples.len() as f64 / rate as f64;
                     lines.push(SpokenLine {
                         scene: scene.number,
                         character: d.character.clone(),
@@ -200,6 +223,14 @@ pub fn voice_screenplay(
         clock = start + duration;
     }
     bar.finish_and_clear();
+    voiced.prune()?;
+    if voiced.reused() > 0 {
+        progress.info(format!(
+            "voice: {} of {} lines kept from the last run",
+            voiced.reused(),
+            lines.len()
+        ));
+    }
     Ok(DialogueTimings {
         engine: engine.name(),
         sample_rate: rate,
@@ -279,11 +310,6 @@ impl Stage for VoiceStage {
         let screenplay = crate::screenplay::stage::load(ctx.film)?;
         let voices_path = ctx.dir.join(VOICES_FILE);
         let cast = cast::cast(&screenplay, &read_cast(&voices_path)?);
-        let lines_dir = ctx.dir.join("lines");
-        if lines_dir.exists() {
-            std::fs::remove_dir_all(&lines_dir)
-                .with_context(|| format!("cannot clear {}", lines_dir.display()))?;
-        }
         let mut engine = engine::Espeak::new()?;
         let timings = voice_screenplay(&screenplay, &cast, &mut engine, &ctx.dir, ctx.progress)?;
         fsutil::write_atomic(&voices_path, &serde_json::to_vec_pretty(&cast)?)?;

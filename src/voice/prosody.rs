@@ -2,7 +2,7 @@
 //! volume and pauses (through espeak-ng's SSML breaks and its parameters).
 
 /// How a line is delivered, relative to the character's voice.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Delivery {
     /// Multiplies the voice's words per minute.
     pub rate: f32,
