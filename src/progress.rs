@@ -74,6 +74,14 @@ pub fn write_stdout(args: std::fmt::Arguments) {
     }
 }
 
+/// Prints a command's summary as pretty JSON on stdout (`--json`).
+pub fn print_json(value: &impl serde::Serialize) {
+    crate::outln!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("summary is serialisable")
+    );
+}
+
 thread_local! {
     /// When the stage running on this thread has overrun its budget so far that it must
     /// stop, and why. Per thread, so that two films made side by side in one process (tests,

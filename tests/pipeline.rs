@@ -78,7 +78,10 @@ fn actions(film: &Film) -> Vec<(StageId, &'static str)> {
     let reports = Pipeline::with_stages(stand_ins)
         .make(film, &Progress::hidden())
         .unwrap();
-    reports.into_iter().map(|r| (r.stage, r.action)).collect()
+    reports
+        .into_iter()
+        .map(|r| (r.stage, r.action.name()))
+        .collect()
 }
 
 fn state(film: &Film, id: StageId) -> (String, Option<String>) {

@@ -5,6 +5,7 @@
 //! Entry points: [`cut`] for an edit list (`benjamin cut`), [`CutStage`] in the pipeline.
 
 pub mod cards;
+pub mod cli;
 pub mod export;
 pub mod look;
 pub mod mix;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::actors;
-use crate::progress::Progress;
+use crate::progress::{print_json, Progress};
 
 /// Default actors folder (relative to where benjamin runs).
 pub const DEFAULT_ACTORS: &str = "actors";
@@ -185,11 +185,4 @@ impl ModelsCommand {
         }
         Ok(())
     }
-}
-
-fn print_json(value: &impl serde::Serialize) {
-    crate::outln!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("summary is serialisable")
-    );
 }

@@ -2,6 +2,7 @@
 //! festival's constraints, and Fountain out.
 
 pub mod cast;
+pub mod cli;
 pub mod corpus;
 pub mod fountain;
 pub mod lm;

@@ -10,7 +10,7 @@ use super::fountain::{self, Element, Scene, Screenplay};
 use super::lm::draft::write_draft;
 use super::lm::sample::{Constraints, DraftRequest};
 use super::lm::{ModelBundle, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
-use crate::film::Film;
+use crate::film::{Film, FilmSettings};
 use crate::fsutil;
 use crate::manifest::StageInputs;
 use crate::stage::{Stage, StageContext, StageId, StageOutcome};
@@ -119,8 +119,7 @@ pub fn cast_of(film: &Film) -> Option<Vec<String>> {
     })
 }
 
-fn constraints(film: &Film) -> Constraints {
-    let s = &film.settings;
+fn constraints(s: &FilmSettings) -> Constraints {
     Constraints {
         title: s.title.clone(),
         line: s.line.clone(),
@@ -298,14 +297,13 @@ pub fn check_constraints(s: &Screenplay, c: &Constraints) -> Result<()> {
     Ok(())
 }
 
-/// The draft request for a film's settings.
-pub fn request(film: &Film) -> DraftRequest {
-    let s = &film.settings;
+/// What to ask the model for, for a film of these settings.
+pub fn request(s: &FilmSettings) -> DraftRequest {
     DraftRequest {
         genre: s.genre,
         seed: s.seed,
         target_seconds: s.minutes * 60.0,
-        constraints: constraints(film),
+        constraints: constraints(s),
         sampling: s.sampling.clone(),
         // A page is roughly 1500 characters; leave room for the repairs.
         max_tokens: ((s.minutes * 1500.0 * 3.0) as usize).max(2000),
@@ -396,7 +394,7 @@ impl Stage for ScreenplayStage {
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
         let s = &ctx.film.settings;
         let bundle = load_model(s.screenplay_model.as_deref())?;
-        let req = request(ctx.film);
+        let req = request(&ctx.film.settings);
         let (screenplay, stats) =
             write_screenplay(&bundle, &req, Some(ctx.deadline), ctx.progress)?;
         let text = fountain::write(&screenplay);
@@ -425,7 +423,7 @@ impl Stage for ScreenplayStage {
         }
         check_length(&screenplay, ctx.film.settings.minutes)
             .with_context(|| format!("{} after your edit", path.display()))?;
-        if let Err(e) = check_constraints(&screenplay, &constraints(ctx.film)) {
+        if let Err(e) = check_constraints(&screenplay, &constraints(&ctx.film.settings)) {
             ctx.progress
                 .info(format!("warning: after your edit, {e:#}"));
         }

@@ -1,12 +1,17 @@
 //! The voices: every line of dialogue spoken by its character's voice, and the timings that
 //! everything downstream keys on (dialogue.json, subtitle cues, the audio of the edit list).
 //!
-//! Entry points: [`voice_screenplay`] for a screenplay, [`VoiceStage`] in the pipeline.
+//! Entry points: [`voice_screenplay`] for a screenplay, [`stage::voice_folder`] for what the
+//! stage writes, [`VoiceStage`] in the pipeline, [`cli`] for `benjamin speak`.
 
 pub mod cast;
+pub mod cli;
 pub mod engine;
 pub mod prosody;
+pub mod stage;
 pub mod text;
+
+pub use stage::{VoiceStage, DIALOGUE_FILE, VOICES_FILE};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,10 +23,9 @@ use crate::edl::{AudioRole, AudioTrack, Credits, Cue, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
 use crate::items::{self, Items};
-use crate::manifest::StageInputs;
 use crate::progress::Progress;
 use crate::screenplay::fountain::{Element, Screenplay};
-use crate::stage::{hash_inputs, Stage, StageContext, StageId, StageOutcome};
+use crate::stage::StageId;
 use cast::Voice;
 use engine::SpeechEngine;
 
@@ -276,55 +280,5 @@ pub fn edl_fragment(timings: &DialogueTimings, cast: &BTreeMap<String, Voice>) -
                 .collect(),
             ..Default::default()
         },
-    }
-}
-
-pub const VOICES_FILE: &str = "voices.json";
-pub const DIALOGUE_FILE: &str = "dialogue.json";
-const EDITABLE: [&str; 1] = ["voice/voices.json"];
-
-pub struct VoiceStage;
-
-fn read_cast(path: &Path) -> Result<BTreeMap<String, Voice>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is not a valid cast: each character needs language, variant, pitch, range and rate", path.display())),
-        Err(_) => Ok(BTreeMap::new()),
-    }
-}
-
-impl Stage for VoiceStage {
-    fn id(&self) -> StageId {
-        StageId::Voice
-    }
-
-    fn inputs(&self, film: &Film) -> Result<StageInputs> {
-        let script = crate::screenplay::stage::require_json(film)?;
-        Ok(StageInputs {
-            params: serde_json::json!({"line_gap": LINE_GAP, "scene_lead": SCENE_LEAD, "scene_tail": SCENE_TAIL}),
-            files: hash_inputs(film, &[script])?,
-            ..Default::default()
-        })
-    }
-
-    fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
-        let screenplay = crate::screenplay::stage::load(ctx.film)?;
-        let voices_path = ctx.dir.join(VOICES_FILE);
-        let cast = cast::cast(&screenplay, &read_cast(&voices_path)?);
-        let mut engine = engine::Espeak::new()?;
-        let timings = voice_screenplay(&screenplay, &cast, &mut engine, &ctx.dir, ctx.progress)?;
-        fsutil::write_atomic(&voices_path, &serde_json::to_vec_pretty(&cast)?)?;
-        let dialogue_path = ctx.dir.join(DIALOGUE_FILE);
-        fsutil::write_atomic(&dialogue_path, &serde_json::to_vec_pretty(&timings)?)?;
-        let fragment_path = edl_fragment(&timings, &cast).write(&ctx.dir)?;
-        let mut outputs = vec![voices_path, dialogue_path, fragment_path];
-        outputs.extend(timings.lines.iter().map(|l| ctx.dir.join(&l.file)));
-        Ok(StageOutcome {
-            outputs,
-            notes: serde_json::json!({"lines": timings.lines.len(), "seconds": timings.total_seconds, "engine": timings.engine}),
-        })
-    }
-
-    fn editable(&self) -> &[&str] {
-        &EDITABLE
     }
 }

@@ -16,12 +16,72 @@ pub use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, Stage
 /// and the pipeline reports those as "not built yet").
 pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
     match id {
-        StageId::Screenplay => Some(Box::new(crate::screenplay::ScreenplayStage)),
-        StageId::Voice => Some(Box::new(crate::voice::VoiceStage)),
-        StageId::Shots => Some(Box::new(crate::shots::ShotsStage)),
+        StageId::Screenplay => Some(Box::new(crate::screenplay::stage::ScreenplayStage)),
+        StageId::Voice => Some(Box::new(crate::voice::stage::VoiceStage)),
+        StageId::Shots => Some(Box::new(crate::shots::stage::ShotsStage)),
         StageId::Faces => Some(Box::new(crate::faces::stage::FacesStage)),
-        StageId::Music => Some(Box::new(crate::music::MusicStage)),
-        StageId::Cut => Some(Box::new(crate::cut::CutStage)),
+        StageId::Music => Some(Box::new(crate::music::stage::MusicStage)),
+        StageId::Cut => Some(Box::new(crate::cut::stage::CutStage)),
+    }
+}
+
+pub mod cli;
+
+/// Names an enum's variants as the reports print them; a value also compares equal to its
+/// name (`state == "fresh"`), which keeps scripts and tests plain.
+macro_rules! named {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.name() == *other
+            }
+        }
+    };
+}
+
+named! {
+    /// Where a stage stands, as `status` shows it.
+    State {
+        Fresh => "fresh",
+        /// Its inputs changed since it ran (the reason says which).
+        Stale => "stale",
+        /// An editable output was edited by hand; the next make takes the edit.
+        Edited => "edited",
+        NeverRun => "never run",
+        /// Something it needs is missing (the reason says what).
+        Blocked => "blocked",
+        NotBuilt => "not built yet",
+    }
+}
+
+named! {
+    /// What `make` or `run` did with a stage.
+    Action {
+        Ran => "ran",
+        /// Up to date: nothing to do.
+        Fresh => "fresh",
+        Blocked => "blocked",
+        NotBuilt => "not built yet",
     }
 }
 
@@ -29,8 +89,7 @@ pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
 #[derive(Debug, Clone, Serialize)]
 pub struct StageStatus {
     pub stage: StageId,
-    /// fresh, stale, never run, blocked or not built yet.
-    pub state: &'static str,
+    pub state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,8 +102,7 @@ pub struct StageStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
     pub stage: StageId,
-    /// ran, fresh, blocked, not built yet or failed.
-    pub action: &'static str,
+    pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,25 +182,25 @@ impl Pipeline {
             .map(|&id| {
                 let manifest = StageManifest::load(&film.stage_dir(id.name()))?;
                 let (state, reason) = match self.evaluate(film, id)? {
-                    Evaluation::NotBuilt => ("not built yet", None),
-                    Evaluation::Blocked(why) => ("blocked", Some(why)),
+                    Evaluation::NotBuilt => (State::NotBuilt, None),
+                    Evaluation::Blocked(why) => (State::Blocked, Some(why)),
                     Evaluation::Ready {
                         freshness: Freshness::Fresh,
                         ..
-                    } => ("fresh", None),
+                    } => (State::Fresh, None),
                     Evaluation::Ready {
                         freshness: Freshness::NeverRun,
                         ..
-                    } => ("never run", None),
+                    } => (State::NeverRun, None),
                     Evaluation::Ready {
                         freshness: Freshness::Stale(why),
                         ..
-                    } => ("stale", Some(why)),
+                    } => (State::Stale, Some(why)),
                     Evaluation::Ready {
                         freshness: Freshness::Edited(paths),
                         ..
                     } => (
-                        "edited",
+                        State::Edited,
                         Some(format!(
                             "{} edited by hand; the next make takes the edit",
                             paths.join(", ")
@@ -168,12 +226,12 @@ impl Pipeline {
         let mut reports = Vec::new();
         for (i, &id) in StageId::ALL.iter().enumerate() {
             let report = match self.evaluate(film, id)? {
-                Evaluation::NotBuilt => skipped(id, "not built yet", None),
-                Evaluation::Blocked(why) => skipped(id, "blocked", Some(why)),
+                Evaluation::NotBuilt => skipped(id, Action::NotBuilt, None),
+                Evaluation::Blocked(why) => skipped(id, Action::Blocked, Some(why)),
                 Evaluation::Ready {
                     freshness: Freshness::Fresh,
                     ..
-                } => skipped(id, "fresh", None),
+                } => skipped(id, Action::Fresh, None),
                 Evaluation::Ready {
                     stage,
                     inputs,
@@ -306,7 +364,7 @@ fn run_stage(
     manifest.save(&dir)?;
     Ok(StageReport {
         stage: id,
-        action: "ran",
+        action: Action::Ran,
         reason: Some(why),
         duration_s: Some(duration),
         outputs: manifest.outputs.iter().map(|o| o.path.clone()).collect(),
@@ -367,7 +425,7 @@ fn new_run_id(outputs: &[crate::manifest::OutputRecord]) -> String {
     fsutil::hash_bytes(seed.as_bytes())[..16].to_string()
 }
 
-fn skipped(stage: StageId, action: &'static str, reason: Option<String>) -> StageReport {
+fn skipped(stage: StageId, action: Action, reason: Option<String>) -> StageReport {
     StageReport {
         stage,
         action,
