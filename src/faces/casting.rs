@@ -177,4 +177,28 @@ impl Casting {
         }
         (plan, faces)
     }
+
+    /// [`Casting::assign`] for every shot: the swap plans and the reports of what was found.
+    pub fn assign_all(
+        &self,
+        shots: &[Shot],
+        scans: &[ShotScan],
+    ) -> (Vec<Vec<(usize, usize)>>, Vec<ShotReport>) {
+        shots
+            .iter()
+            .zip(scans)
+            .enumerate()
+            .map(|(i, (shot, scan))| {
+                let (plan, faces) = self.assign(shot, scan);
+                let report = ShotReport {
+                    shot: i,
+                    source: shot.source.clone(),
+                    frames: scan.frames,
+                    faces,
+                    clip: None,
+                };
+                (plan, report)
+            })
+            .unzip()
+    }
 }

@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
+use candle_core::Device;
 
 use super::actors::{self, Actor};
-use super::casting::{Casting, ShotReport, SHOTS_IDENTITY};
+use super::casting::{Casting, SHOTS_IDENTITY};
 use super::convert::{convert_shots, seconds_per_frame, SwapPlan};
-use super::model::ModelConfig;
+use super::model::{ModelConfig, SwapModel};
 use super::scan::{actor_faces, scan_shots, thin, ShotScan, DETECT_SIDE, MAX_TRAINING_FACES};
 use super::train::{self, choose_config, train_for, FaceSet, TrainReport, Trainer, GENERATOR};
 use crate::edl::{EdlFragment, Shot};
@@ -124,43 +125,18 @@ pub fn run_stage(
     let screenplay = crate::screenplay::stage::load(film).ok();
     let cast_path = dir.join(CAST_FILE);
     let casting = Casting::new(screenplay.as_ref(), actors, &cast_path)?;
+    let mut training = Training::open(film, dir, &shots, &casting, deadline)?;
+    let r = training.config.resolution;
 
-    let device = crate::nn::device();
-    let model_dir = dir.join(MODEL_DIR);
-    let budget = seconds_left(deadline);
-    let config = match train::read_config(&model_dir)? {
-        Some(c) if c.identities == casting.identities => c,
-        _ => choose_config(budget * 0.6, &device, casting.identities.clone()),
-    };
-    let r = config.resolution;
-    // The model trained before from the same shots, photos and size is kept as it is.
-    let mut trained: Items<TrainReport> = Items::open(&model_dir);
-    let training_key = training_key(film, &shots, &casting, &config)?;
-    let earlier = trained.get(GENERATOR, &training_key);
-
-    let det = Mtcnn::embedded(&device)?;
+    let det = Mtcnn::embedded(&training.device)?;
     // Nobody to swap in: no need to look for faces (minutes of work on a long film).
     let (scans, shot_crops) = if casting.used.is_empty() {
         (vec![ShotScan::default(); shots.len()], Vec::new())
     } else {
-        scan_shots(&det, &shots, r, earlier.is_none(), dir, progress)?
+        let want_crops = training.earlier.is_none();
+        scan_shots(&det, &shots, r, want_crops, dir, progress)?
     };
-    let (plans, mut reports): (Vec<SwapPlan>, Vec<ShotReport>) = shots
-        .iter()
-        .zip(&scans)
-        .enumerate()
-        .map(|(i, (shot, scan))| {
-            let (plan, faces) = casting.assign(shot, scan);
-            let report = ShotReport {
-                shot: i,
-                source: shot.source.clone(),
-                frames: scan.frames,
-                faces,
-                clip: None,
-            };
-            (plan, report)
-        })
-        .unzip();
+    let (plans, mut reports) = casting.assign_all(&shots, &scans);
 
     let mut notes = serde_json::json!({"shots": shots.len(), "faces_found": reports.iter().map(|r| r.faces.len()).sum::<usize>(), "actors": casting.used.iter().map(|a| &a.id).collect::<Vec<_>>()});
     let mut outputs = Vec::new();
@@ -178,37 +154,17 @@ pub fn run_stage(
         notes["why_none"] = serde_json::json!(why);
         Items::<f64>::open(&clips_dir).prune()?;
     } else {
-        let (model, report) = match earlier {
-            Some(report) => {
-                progress.info("faces: the swap model trained before is kept");
-                (train::load_model(&model_dir, &device)?, report)
-            }
-            None => {
-                let sets = training_sets(&det, &casting, shot_crops, r)?;
-                let mut trainer = Trainer::open(&config, Some(&model_dir), &device)?;
-                let face_frames = frames_to_swap(&scans, &plans);
-                let per_frame = seconds_per_frame(&trainer.model, &sets[0].faces[0])?;
-                let left = seconds_left(deadline);
-                let train_seconds = ((left - per_frame * face_frames as f64) * 0.9).max(0.0);
-                let seed = film.settings.seed;
-                let report = train_for(&mut trainer, &sets, seed, train_seconds, progress)?;
-                trained.put(GENERATOR, training_key, report.clone())?;
-                (trainer.model, report)
-            }
-        };
-        progress.info(format!(
-            "faces: trained {} steps ({:.1}/s, {} parameters, {}x{} faces); reconstruction {:?}",
-            report.steps, report.steps_per_second, report.parameters, r, r, report.reconstruction
-        ));
-        let model_id = fsutil::hash_file(&model_dir.join(GENERATOR))?;
+        let sets = || training_sets(&det, &casting, shot_crops, r);
+        let (model, report) = training.model(sets, frames_to_swap(&scans, &plans), progress)?;
+        let model_id = fsutil::hash_file(&training.dir.join(GENERATOR))?;
         let clips = convert_shots(
             &model, &model_id, &shots, &scans, &plans, &clips_dir, progress,
         )?;
-        let mut swapped = 0;
-        for (i, clip) in clips.into_iter().enumerate() {
-            let Some((name, seconds)) = clip else {
-                continue;
-            };
+        for (i, (name, seconds)) in clips
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, c?)))
+        {
             let name = format!("{CLIPS_DIR}/{name}");
             new_shots[i] = Shot {
                 source: PathBuf::from(&name),
@@ -218,13 +174,13 @@ pub fn run_stage(
             };
             outputs.push(dir.join(&name));
             reports[i].clip = Some(name);
-            swapped += 1;
         }
-        notes["swapped"] = serde_json::json!(swapped);
+        notes["swapped"] = serde_json::json!(reports.iter().filter(|r| r.clip.is_some()).count());
+        let config = &training.config;
         notes["model"] = serde_json::json!({"resolution": r, "width": config.width, "latent": config.latent, "identities": config.identities, "parameters": report.parameters});
         notes["training"] = serde_json::json!({"steps": report.steps, "resumed_from": report.resumed_from, "steps_per_second": report.steps_per_second, "reconstruction": report.reconstruction, "adversarial": report.adversarial, "discriminator": report.discriminator});
-        outputs.push(model_dir.join("config.json"));
-        outputs.push(model_dir.join(GENERATOR));
+        outputs.push(training.dir.join("config.json"));
+        outputs.push(training.dir.join(GENERATOR));
     }
     fsutil::write_atomic(&cast_path, &serde_json::to_vec_pretty(&casting.cast)?)?;
     let tracks_path = dir.join(TRACKS_FILE);
@@ -237,6 +193,86 @@ pub fn run_stage(
     outputs.extend([cast_path, tracks_path, fragment_path]);
     notes["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
     Ok(StageOutcome { outputs, notes })
+}
+
+/// The swap model's training within the stage: its size, its checkpoint folder, and the
+/// record that keeps a model trained from the same inputs (and budget) as it is.
+struct Training {
+    config: ModelConfig,
+    dir: PathBuf,
+    device: Device,
+    seed: u64,
+    deadline: Instant,
+    record: Items<TrainReport>,
+    key: String,
+    /// The report of the model trained before from the same inputs, if any.
+    earlier: Option<TrainReport>,
+}
+
+impl Training {
+    fn open(
+        film: &Film,
+        dir: &Path,
+        shots: &[Shot],
+        casting: &Casting,
+        deadline: Instant,
+    ) -> Result<Training> {
+        let device = crate::nn::device();
+        let model_dir = dir.join(MODEL_DIR);
+        let config = match train::read_config(&model_dir)? {
+            Some(c) if c.identities == casting.identities => c,
+            _ => {
+                let seconds = seconds_left(deadline) * 0.6;
+                choose_config(seconds, &device, casting.identities.clone())
+            }
+        };
+        let mut record: Items<TrainReport> = Items::open(&model_dir);
+        let key = training_key(film, shots, casting, &config)?;
+        let earlier = record.get(GENERATOR, &key);
+        Ok(Training {
+            config,
+            dir: model_dir,
+            device,
+            seed: film.settings.seed,
+            deadline,
+            record,
+            key,
+            earlier,
+        })
+    }
+
+    /// The model to convert with: the one trained before from the same inputs, or one trained
+    /// (on from its checkpoint) for the time converting `frames` frames leaves.
+    fn model(
+        &mut self,
+        sets: impl FnOnce() -> Result<Vec<FaceSet>>,
+        frames: usize,
+        progress: &Progress,
+    ) -> Result<(SwapModel, TrainReport)> {
+        let (model, report) = match self.earlier.clone() {
+            Some(report) => {
+                progress.info("faces: the swap model trained before is kept");
+                (train::load_model(&self.dir, &self.device)?, report)
+            }
+            None => {
+                let sets = sets()?;
+                let mut trainer = Trainer::open(&self.config, Some(&self.dir), &self.device)?;
+                let per_frame = seconds_per_frame(&trainer.model, &sets[0].faces[0])?;
+                let left = seconds_left(self.deadline) - per_frame * frames as f64;
+                let seconds = (left * 0.9).max(0.0);
+                let report = train_for(&mut trainer, &sets, self.seed, seconds, progress)?;
+                self.record
+                    .put(GENERATOR, self.key.clone(), report.clone())?;
+                (trainer.model, report)
+            }
+        };
+        let r = self.config.resolution;
+        progress.info(format!(
+            "faces: trained {} steps ({:.1}/s, {} parameters, {r}x{r} faces); reconstruction {:?}",
+            report.steps, report.steps_per_second, report.parameters, report.reconstruction
+        ));
+        Ok((model, report))
+    }
 }
 
 fn seconds_left(deadline: Instant) -> f64 {
