@@ -176,7 +176,7 @@ impl MelodyModel {
         let t = ids.dim(1)?;
         let logits = self.forward(&ids.narrow(1, 0, t - 1)?)?;
         let targets = ids.narrow(1, 1, t - 1)?;
-        crate::nn::fused::cross_entropy(&logits.flatten_to(1)?, &targets.flatten_all()?)
+        crate::nn::loss::cross_entropy(&logits.flatten_to(1)?, &targets.flatten_all()?)
     }
 
     /// Feeds one token; returns the log-probabilities of the next one.

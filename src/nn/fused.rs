@@ -491,106 +491,6 @@ impl Kernel<2> for SoftmaxGrad {
     }
 }
 
-/// Mean cross-entropy of `logits` `[n, classes]` against class ids `targets` `[n]` (u32).
-pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    if on_cpu(logits) && targets.dtype() == DType::U32 {
-        logits
-            .contiguous()?
-            .apply_op2(&targets.contiguous()?, Fused(CrossEntropy))
-    } else {
-        candle_nn::loss::cross_entropy(logits, targets)
-    }
-}
-
-struct CrossEntropy;
-
-/// The row's log-sum-exp and, when `probs` is given, its softmax.
-#[inline(always)]
-fn log_sum_exp(row: &[f32], probs: Option<&mut [f32]>) -> f32 {
-    let max = lane_max(row);
-    let sum = match probs {
-        Some(p) => {
-            for (p, &v) in p.iter_mut().zip(row) {
-                *p = exp(v - max);
-            }
-            let sum = lane_sum(p, |v| v);
-            let inv = 1.0 / sum;
-            p.iter_mut().for_each(|p| *p *= inv);
-            sum
-        }
-        None => lane_sum(row, |v| exp(v - max)),
-    };
-    max + sum.ln()
-}
-
-fn check_targets(targets: &[u32], rows: usize, classes: usize) -> Result<()> {
-    if targets.len() != rows {
-        bail!(
-            "cross entropy: {rows} rows of logits but {} targets",
-            targets.len()
-        );
-    }
-    if let Some(t) = targets.iter().find(|&&t| t as usize >= classes) {
-        bail!("cross entropy: target {t} is not one of the {classes} classes");
-    }
-    Ok(())
-}
-
-impl Kernel<2> for CrossEntropy {
-    const NAME: &'static str = "fused-cross-entropy";
-
-    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
-        let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
-        let (rows, classes) = l1.shape().dims2()?;
-        check_targets(targets, rows, classes)?;
-        let total = simd(|| {
-            x.chunks_exact(classes)
-                .zip(targets)
-                .map(|(row, &t)| (log_sum_exp(row, None) - row[t as usize]) as f64)
-                .sum::<f64>()
-        });
-        let mean = (total / rows.max(1) as f64) as f32;
-        Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
-    }
-
-    fn backward(
-        &self,
-        [logits, targets]: [&Tensor; 2],
-        _: &Tensor,
-        grad: &Tensor,
-    ) -> Result<[Option<Tensor>; 2]> {
-        let d = logits.apply_op2_no_bwd(targets, &Fused(CrossEntropyGrad))?;
-        Ok([Some(d.broadcast_mul(grad)?), None])
-    }
-}
-
-/// `(softmax(logits) - onehot(target)) / n`.
-struct CrossEntropyGrad;
-
-impl Kernel<2> for CrossEntropyGrad {
-    const NAME: &'static str = "fused-cross-entropy-grad";
-
-    fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
-        let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
-        let (rows, classes) = l1.shape().dims2()?;
-        check_targets(targets, rows, classes)?;
-        let mut d = vec![0f32; x.len()];
-        let inv = 1.0 / rows.max(1) as f32;
-        simd(|| {
-            for ((row, d), &t) in x
-                .chunks_exact(classes)
-                .zip(d.chunks_exact_mut(classes))
-                .zip(targets)
-            {
-                log_sum_exp(row, Some(d));
-                d[t as usize] -= 1.0;
-                d.iter_mut().for_each(|v| *v *= inv);
-            }
-        });
-        Ok((CpuStorage::F32(d), l1.shape().clone()))
-    }
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -663,19 +563,5 @@ pub(super) mod tests {
         agree(|x| causal_softmax(x, 0.3), masked, &[2, 3, 5, 5])?;
         // Fewer queries than keys: the queries come after a cached past.
         agree(|x| causal_softmax(x, 0.3), masked, &[2, 3, 5])
-    }
-
-    #[test]
-    fn cross_entropy_matches_candle() -> Result<()> {
-        let targets = Tensor::new(&[3u32, 0, 9, 4], &Device::Cpu)?;
-        agree(
-            |x| cross_entropy(x, &targets),
-            |x| candle_nn::loss::cross_entropy(x, &targets),
-            &[4, 10],
-        )?;
-        let bad = Tensor::new(&[3u32, 0, 10, 4], &Device::Cpu)?;
-        let x = Tensor::zeros((4, 10), DType::F32, &Device::Cpu)?;
-        assert!(cross_entropy(&x, &bad).is_err());
-        Ok(())
     }
 }

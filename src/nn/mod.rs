@@ -18,6 +18,7 @@ mod head_loss;
 mod layer_norm;
 mod linear;
 pub mod llama_kernels;
+pub mod loss;
 mod parallel;
 
 pub use adamw::AdamW;

@@ -8,6 +8,9 @@ use benjamin::film::{Film, FilmSettings, Frame, Genre};
 use benjamin::media::ffmpeg::frame;
 use benjamin::media::synth::{write_still, write_tone, write_video, Segment};
 
+/// A valid consent record for the drawn actor "Ana Lima" (no real person).
+pub const CONSENT: &str = "name = \"Ana Lima\"\nsigned_by = \"Ana Lima\"\ndate = \"2024-05-01\"\nuses = [\"face-swap\"]\n";
+
 pub const DARK: [u8; 3] = [20, 20, 20];
 pub const BRIGHT: [u8; 3] = [220, 220, 220];
 

@@ -14,7 +14,7 @@ use candle_nn::{Init, VarBuilder};
 use super::base::{Base, LlamaShape};
 use super::gpt::{append_kv, KvCache};
 use crate::nn::llama_kernels::{rms_norm, rope_interleaved, swiglu};
-use crate::nn::{frozen_linear, fused};
+use crate::nn::{frozen_linear, fused, loss};
 
 enum Frozen {
     Dense(Tensor),
@@ -295,7 +295,7 @@ impl Llama {
                 crate::nn::head_cross_entropy(&h, w, &self.extra_rows()?, targets)
             }
             Frozen::Quantized(_) => {
-                fused::cross_entropy(&self.head(&x)?, &Tensor::new(targets, x.device())?)
+                loss::cross_entropy(&self.head(&x)?, &Tensor::new(targets, x.device())?)
             }
         }
     }

@@ -238,7 +238,7 @@ impl LanguageModel {
                 logits.reshape(((), v))?
             }
         };
-        Ok(crate::nn::fused::cross_entropy(
+        Ok(crate::nn::loss::cross_entropy(
             &logits,
             &targets.flatten_all()?,
         )?)
