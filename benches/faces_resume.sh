@@ -68,5 +68,7 @@ for r in $(seq 1 "$rounds"); do
   s=$(date +%s.%N)
   "$bin" --quiet run faces --film "$film"
   rerun=$(echo "$(date +%s.%N) - $s" | bc)
+  swapped=$(python3 -c "import json,sys; print(sum(1 for s in json.load(open(sys.argv[1])) if s.get('clip')))" "$film/faces/tracks.json")
+  [ "$swapped" -eq "$total" ] || { echo "the rerun swapped $swapped of $total shots" >&2; exit 1; }
   echo "round $r: whole $whole s; killed with $kept of $total clips recorded; rerun $rerun s"
 done
