@@ -119,155 +119,18 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             archive,
             detector,
             keywords_only,
-        } => {
-            let mut a = Archive::open(&archive.dir())?;
-            let opts = AddOptions {
-                detector: detector.config(),
-                keywords_only,
-            };
-            let report = a.add(&paths, &opts, progress)?;
-            if json {
-                crate::outln!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                progress.info(format!(
-                    "{} added ({} shots), {} already in, {} skipped; text matched by {}; archive: {}",
-                    report.added.len(),
-                    report.shots,
-                    report.unchanged.len(),
-                    report.failed.len(),
-                    report.matching,
-                    a.dir.display()
-                ));
-            }
-            if !report.failed.is_empty() && report.added.is_empty() && report.unchanged.is_empty() {
-                bail!("nothing could be ingested");
-            }
-            Ok(())
-        }
-        ArchiveCommand::List { archive } => {
-            let a = Archive::open(&archive.dir())?;
-            let sources = a.sources()?;
-            if json {
-                crate::outln!("{}", serde_json::to_string_pretty(&sources)?);
-                return Ok(());
-            }
-            if sources.is_empty() {
-                crate::outln!(
-                    "{} holds no footage; add some with `benjamin archive add`",
-                    a.dir.display()
-                );
-            }
-            for s in &sources {
-                let length = if s.still {
-                    "still".to_string()
-                } else {
-                    format!("{:.1} s", s.duration)
-                };
-                crate::outln!(
-                    "{}  {}  {}x{} {}  {} shots  {}",
-                    &s.id[..12],
-                    s.path.display(),
-                    s.width,
-                    s.height,
-                    length,
-                    s.shots.len(),
-                    s.licence.as_deref().unwrap_or("licence unknown")
-                );
-            }
-            Ok(())
-        }
+        } => add(&paths, &archive, &detector, keywords_only, json, progress),
+        ArchiveCommand::List { archive } => list(&archive, json),
         ArchiveCommand::Search {
             text,
             archive,
             limit,
-        } => {
-            let a = Archive::open_existing(&archive.dir())?;
-            let (hits, matching) = a.search(&text, limit)?;
-            if json {
-                crate::outln!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({ "matching": matching, "hits": hits })
-                    )?
-                );
-                return Ok(());
-            }
-            if matching == super::Matching::Keywords {
-                progress
-                    .info("matching by keywords (no sentence-embedding model for this archive)");
-            }
-            for h in hits {
-                crate::outln!(
-                    "{:.3}  {} #{} {:.2}-{:.2} s  {}",
-                    h.score,
-                    h.path.display(),
-                    h.shot,
-                    h.start,
-                    h.end,
-                    h.text
-                );
-            }
-            Ok(())
-        }
+        } => search(&text, &archive, limit, json, progress),
         ArchiveCommand::Detect {
             video,
             detector,
             frame_stats,
-        } => {
-            let config = detector.config();
-            let started = std::time::Instant::now();
-            let bar = progress.spinner("scanning");
-            let scan = super::chunks::scan(&video, &config, |n| {
-                if n % 256 == 0 {
-                    bar.set_message(format!("{n} frames"));
-                }
-                crate::progress::check_interrupted()
-            })?;
-            bar.finish_and_clear();
-            let d = ShotDetector::new(config);
-            let cuts = d.cut_frames(&scan.frames);
-            let shots = d.shots(&scan.frames);
-            let seconds = started.elapsed().as_secs_f64();
-            let fps = scan.frames.len() as f64 / seconds.max(1e-9);
-            if json {
-                crate::outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "frames": scan.frames.len(),
-                        "frame_rate": scan.frame_rate,
-                        "cuts": cuts,
-                        "shots": shots,
-                        "seconds": seconds,
-                        "frames_per_second": fps,
-                        "frame_stats": frame_stats.then(|| scan.frames.iter().map(|f| [f.content, f.lagged, f.luma, f.motion]).collect::<Vec<_>>()),
-                    }))?
-                );
-            } else {
-                for s in &shots {
-                    let t = |f: usize| {
-                        scan.frames
-                            .get(f)
-                            .map(|x| x.time)
-                            .unwrap_or(f as f64 / scan.frame_rate)
-                    };
-                    crate::outln!(
-                        "{:>6}-{:<6} {:>8.2}-{:<8.2} s  {:?}",
-                        s.start,
-                        s.end,
-                        t(s.start),
-                        t(s.end),
-                        s.transition
-                    );
-                }
-                progress.info(format!(
-                    "{} shots in {} frames ({:.0} frames/s)",
-                    shots.len(),
-                    scan.frames.len(),
-                    fps
-                ));
-            }
-            Ok(())
-        }
+        } => detect(&video, &detector, frame_stats, json, progress),
         ArchiveCommand::Animate {
             stills,
             out,
@@ -297,4 +160,167 @@ pub fn run(cmd: ArchiveCommand, json: bool, progress: &Progress) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn add(
+    paths: &[PathBuf],
+    archive: &ArchiveArg,
+    detector: &DetectorArgs,
+    keywords_only: bool,
+    json: bool,
+    progress: &Progress,
+) -> Result<()> {
+    let mut a = Archive::open(&archive.dir())?;
+    let opts = AddOptions {
+        detector: detector.config(),
+        keywords_only,
+    };
+    let report = a.add(paths, &opts, progress)?;
+    if json {
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        progress.info(format!(
+            "{} added ({} shots), {} already in, {} skipped; text matched by {}; archive: {}",
+            report.added.len(),
+            report.shots,
+            report.unchanged.len(),
+            report.failed.len(),
+            report.matching,
+            a.dir.display()
+        ));
+    }
+    if !report.failed.is_empty() && report.added.is_empty() && report.unchanged.is_empty() {
+        bail!("nothing could be ingested");
+    }
+    Ok(())
+}
+
+fn list(archive: &ArchiveArg, json: bool) -> Result<()> {
+    let a = Archive::open(&archive.dir())?;
+    let sources = a.sources()?;
+    if json {
+        crate::outln!("{}", serde_json::to_string_pretty(&sources)?);
+        return Ok(());
+    }
+    if sources.is_empty() {
+        crate::outln!(
+            "{} holds no footage; add some with `benjamin archive add`",
+            a.dir.display()
+        );
+    }
+    for s in &sources {
+        let length = if s.still {
+            "still".to_string()
+        } else {
+            format!("{:.1} s", s.duration)
+        };
+        crate::outln!(
+            "{}  {}  {}x{} {}  {} shots  {}",
+            &s.id[..12],
+            s.path.display(),
+            s.width,
+            s.height,
+            length,
+            s.shots.len(),
+            s.licence.as_deref().unwrap_or("licence unknown")
+        );
+    }
+    Ok(())
+}
+
+fn search(
+    text: &str,
+    archive: &ArchiveArg,
+    limit: usize,
+    json: bool,
+    progress: &Progress,
+) -> Result<()> {
+    let a = Archive::open_existing(&archive.dir())?;
+    let (hits, matching) = a.search(text, limit)?;
+    if json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "matching": matching, "hits": hits })
+            )?
+        );
+        return Ok(());
+    }
+    if matching == super::Matching::Keywords {
+        progress.info("matching by keywords (no sentence-embedding model for this archive)");
+    }
+    for h in hits {
+        crate::outln!(
+            "{:.3}  {} #{} {:.2}-{:.2} s  {}",
+            h.score,
+            h.path.display(),
+            h.shot,
+            h.start,
+            h.end,
+            h.text
+        );
+    }
+    Ok(())
+}
+
+fn detect(
+    video: &std::path::Path,
+    detector: &DetectorArgs,
+    frame_stats: bool,
+    json: bool,
+    progress: &Progress,
+) -> Result<()> {
+    let config = detector.config();
+    let started = std::time::Instant::now();
+    let bar = progress.spinner("scanning");
+    let scan = super::chunks::scan(video, &config, |n| {
+        if n % 256 == 0 {
+            bar.set_message(format!("{n} frames"));
+        }
+        crate::progress::check_interrupted()
+    })?;
+    bar.finish_and_clear();
+    let d = ShotDetector::new(config);
+    let cuts = d.cut_frames(&scan.frames);
+    let shots = d.shots(&scan.frames);
+    let seconds = started.elapsed().as_secs_f64();
+    let fps = scan.frames.len() as f64 / seconds.max(1e-9);
+    if json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "frames": scan.frames.len(),
+                "frame_rate": scan.frame_rate,
+                "cuts": cuts,
+                "shots": shots,
+                "seconds": seconds,
+                "frames_per_second": fps,
+                "frame_stats": frame_stats.then(|| scan.frames.iter().map(|f| [f.content, f.lagged, f.luma, f.motion]).collect::<Vec<_>>()),
+            }))?
+        );
+    } else {
+        for s in &shots {
+            let t = |f: usize| {
+                scan.frames
+                    .get(f)
+                    .map(|x| x.time)
+                    .unwrap_or(f as f64 / scan.frame_rate)
+            };
+            crate::outln!(
+                "{:>6}-{:<6} {:>8.2}-{:<8.2} s  {:?}",
+                s.start,
+                s.end,
+                t(s.start),
+                t(s.end),
+                s.transition
+            );
+        }
+        progress.info(format!(
+            "{} shots in {} frames ({:.0} frames/s)",
+            shots.len(),
+            scan.frames.len(),
+            fps
+        ));
+    }
+    Ok(())
 }
