@@ -5,7 +5,7 @@ that run back up a floor of ../shared/docs/house.md.
     python3 scripts/house.py [src] [--long]
 
 Floors, ground up: 0 the ground floor (stage.rs, edl.rs, film, manifest, fsutil, items,
-progress, media, nn); 1 shared capabilities (archive, vision); 2 the stages; 3 orchestration
+progress, media, nn); 1 shared capabilities (archive, vision, provenance); 2 the stages; 3 orchestration
 (batch, plan); 4 the top (pipeline.rs, main.rs, lib.rs). An import runs back up when a file
 imports (`crate::X` or `benjamin::X`) a module on a higher floor, or a stage imports a stage
 that is not one of its declared inputs.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 FLOORS = {
     **{m: 0 for m in ["stage", "edl", "film", "manifest", "fsutil", "items", "progress", "media", "nn"]},
-    "archive": 1, "vision": 1,
+    "archive": 1, "vision": 1, "provenance": 1,
     **{m: 2 for m in ["screenplay", "voice", "shots", "faces", "music", "cut"]},
     "batch": 3, "plan": 3,
     "pipeline": 4, "main": 4, "lib": 4, "cli": 4,

@@ -16,6 +16,7 @@ pub mod music;
 pub mod nn;
 pub mod pipeline;
 pub mod progress;
+pub mod provenance;
 pub mod screenplay;
 pub mod shots;
 pub mod stage;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use benjamin::film::request::FilmArgs;
 use benjamin::pipeline::cli::{RunArgs, StatusArgs};
 use benjamin::progress::{install_interrupt_handler, Progress};
-use benjamin::{archive, cut, faces, music, pipeline, screenplay, voice};
+use benjamin::{archive, cut, faces, music, pipeline, provenance, screenplay, voice};
 
 /// benjamin makes a short film on its own: it writes a screenplay, voices it, picks shots from
 /// public-domain footage, swaps in consenting actors' faces, scores it and cuts it with FFmpeg.
@@ -62,6 +62,9 @@ enum Command {
     Models(faces::cli::ModelsCommand),
     /// Cut a film from a hand-written edit list (JSON), without the other stages.
     Cut(cut::cli::CutArgs),
+    /// Check a film's Content Credentials: who made it, with what, from which sources and
+    /// consents; fails on a film altered after signing or without credentials.
+    Verify(provenance::cli::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,5 +108,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Faces(c) => c.run(&progress, json),
         Command::Models(c) => c.run(&progress),
         Command::Cut(args) => cut::cli::run(args, json, &progress),
+        Command::Verify(args) => provenance::cli::run(args, json),
     }
 }

@@ -173,3 +173,38 @@ fn the_stage_refuses_an_actor_without_consent() {
     );
     assert!(!film.stage_dir("faces").join("edl.json").exists());
 }
+
+/// The film's provenance names the swapped-in actor with the hash of the consent record the
+/// faces stage checked, and the swap model and detector with theirs.
+#[test]
+fn the_provenance_names_each_swapped_actor_with_the_consent_in_force() {
+    use benjamin::pipeline::{Pipeline, StageId};
+    let dir = tempfile::tempdir().unwrap();
+    let film = film(dir.path());
+    let report = Pipeline::default()
+        .run_one(&film, StageId::Faces, &Progress::hidden())
+        .unwrap();
+    assert_eq!(report.action, "ran");
+    let edl = benjamin::cut::stage::assemble(&film).unwrap();
+    let record = benjamin::cut::stage::provenance(&film, &edl).unwrap();
+    let consent = dir.path().join("actors/ana-lima/consent.toml");
+    assert_eq!(record.actors.len(), 1, "{record:?}");
+    assert_eq!(record.actors[0].actor, "ana-lima");
+    assert_eq!(
+        record.actors[0].consent_hash,
+        benjamin::fsutil::hash_file(&consent).unwrap()
+    );
+    let models: Vec<&str> = record.models.iter().map(|m| m.name.as_str()).collect();
+    assert!(
+        models.contains(&"faces") && models.contains(&"mtcnn"),
+        "{models:?}"
+    );
+    // The swapped clip is a source, credited like the shot it replaces.
+    assert!(
+        record
+            .sources
+            .iter()
+            .any(|s| s.file == "faces/clips/001.mp4"),
+        "{record:?}"
+    );
+}

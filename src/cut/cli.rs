@@ -34,13 +34,14 @@ pub fn run(args: CutArgs, json: bool, progress: &Progress) -> Result<()> {
         print_json(&result);
     } else if !progress.is_quiet() {
         crate::errln!(
-            "wrote {} ({:.1} s, {} frames, {:.1} LUFS) with {} and {}",
+            "wrote {} ({:.1} s, {} frames, {:.1} LUFS, signed) with {}, {} and {}",
             result.film.display(),
             result.seconds,
             result.frames,
             result.mix.loudness_lufs,
             result.subtitles.display(),
-            result.timeline.display()
+            result.timeline.display(),
+            result.provenance.display()
         );
     }
     Ok(())

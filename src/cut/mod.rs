@@ -24,6 +24,7 @@ use crate::media::filter::VideoGraph;
 use crate::media::mp4::{Mp4Options, Mp4Writer, TimedText};
 use crate::media::source::VideoSource;
 use crate::progress::Progress;
+use crate::provenance::{Provenance, Signed};
 
 /// How the cut encodes; the defaults suit a festival screener.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct CutOptions {
     pub title_seconds: f64,
     pub preset: String,
     pub crf: u32,
+    /// What made the film, signed into it; by default what the edit list itself says.
+    pub provenance: Option<Provenance>,
 }
 
 impl Default for CutOptions {
@@ -39,6 +42,7 @@ impl Default for CutOptions {
             title_seconds: 4.0,
             preset: "veryfast".into(),
             crf: 20,
+            provenance: None,
         }
     }
 }
@@ -49,6 +53,9 @@ pub struct CutResult {
     pub film: PathBuf,
     pub subtitles: PathBuf,
     pub timeline: PathBuf,
+    /// film.provenance.json: the record signed into the film.
+    pub provenance: PathBuf,
+    pub signed: Signed,
     pub frames: usize,
     pub seconds: f64,
     pub mix: mix::MixReport,
@@ -89,7 +96,8 @@ pub fn check_output<'a>(out: &Path, inputs: impl IntoIterator<Item = &'a Path>) 
         dir.join(p.file_name().unwrap_or_default())
     };
     let (srt, otio) = output_paths(out);
-    let written = [real(out), real(&srt), real(&otio)];
+    let record = crate::provenance::record_path(out);
+    let written = [real(out), real(&srt), real(&otio), real(&record)];
     for input in inputs {
         if let Some(w) = written.iter().find(|w| **w == real(input)) {
             bail!(
@@ -149,7 +157,12 @@ pub fn cut(
     let cues = timed_cues(&edl.subtitles, offset, seconds);
 
     let (srt_path, otio_path) = output_paths(out);
-    let mp4 = AtomicFile::new(out)?;
+    let record = match &opts.provenance {
+        Some(p) => p.clone(),
+        None => Provenance::for_edit_list(edl, None)?,
+    };
+    // Written unsigned beside the film, then signed into its place.
+    let unsigned = AtomicFile::new(&out.with_extension("unsigned.mp4"))?;
     let mp4_opts = Mp4Options {
         width: frame.width,
         height: frame.height,
@@ -157,7 +170,9 @@ pub fn cut(
         preset: opts.preset.clone(),
         crf: opts.crf,
     };
-    let mut writer = Mp4Writer::create(mp4.path(), &mp4_opts, Some(sound), cues.clone())?;
+    let tags = record.mp4_tags();
+    let mut writer =
+        Mp4Writer::create_tagged(unsigned.path(), &mp4_opts, Some(sound), cues.clone(), &tags)?;
     let bar = progress.bar(total_frames as u64, "cutting", "frames");
     let fault = FaultInjection::from_env();
     let write = |writer: &mut Mp4Writer, picture: &mut ffmpeg_next::frame::Video| -> Result<()> {
@@ -223,11 +238,32 @@ pub fn cut(
         &otio_path,
         serde_json::to_string_pretty(&timeline)?.as_bytes(),
     )?;
+    let sign_bar = progress.spinner("signing");
+    let mp4 = AtomicFile::new(out)?;
+    let signed = crate::provenance::sign_mp4(unsigned.path(), mp4.path(), &record)?;
+    drop(unsigned);
+    sign_bar.finish_and_clear();
+    if signed.new_identity {
+        progress.info(format!(
+            "made a signing key and certificate in {} (first use)",
+            signed.signing_dir.display()
+        ));
+    }
+    if signed.self_made {
+        progress.info(format!(
+            "warning: {} is signed with benjamin's self-made certificate: `benjamin verify` on this machine trusts it, validators elsewhere will not (README: Provenance)",
+            out.display()
+        ));
+    }
+    let record_path = crate::provenance::record_path(out);
+    fsutil::write_atomic(&record_path, &serde_json::to_vec_pretty(&record)?)?;
     mp4.commit()?;
     Ok(CutResult {
         film: out.to_path_buf(),
         subtitles: srt_path,
         timeline: otio_path,
+        provenance: record_path,
+        signed,
         frames: total_frames,
         seconds,
         mix: mix_report,

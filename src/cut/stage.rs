@@ -10,6 +10,8 @@ use crate::edl::{Credits, EditList, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
+use crate::manifest::StageManifest;
+use crate::provenance::{ActorConsent, ModelCredit, Provenance};
 use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
 
 pub struct CutStage;
@@ -91,6 +93,8 @@ impl Stage for CutStage {
             params: serde_json::json!({
                 "title": s.title, "genre": s.genre, "frame": s.frame,
                 "title_seconds": opts.title_seconds, "preset": opts.preset, "crf": opts.crf,
+                // Films cut before Content Credentials are cut (and signed) again.
+                "credentials": "c2pa",
             }),
             files,
             ..Default::default()
@@ -102,11 +106,67 @@ impl Stage for CutStage {
         let edl_path = ctx.dir.join("edl.json");
         fsutil::write_atomic(&edl_path, serde_json::to_string_pretty(&edl)?.as_bytes())?;
         let film_path = ctx.film.dir.join("film.mp4");
-        let result = cut(&edl, &film_path, &CutOptions::default(), ctx.progress)?;
+        let opts = CutOptions {
+            provenance: Some(provenance(ctx.film, &edl)?),
+            ..Default::default()
+        };
+        let result = cut(&edl, &film_path, &opts, ctx.progress)?;
         let (srt, otio) = output_paths(&film_path);
         Ok(StageOutcome {
-            outputs: vec![film_path, srt, otio, edl_path],
-            notes: serde_json::json!({"frames": result.frames, "seconds": result.seconds, "mix": result.mix}),
+            outputs: vec![film_path, srt, otio, result.provenance, edl_path],
+            notes: serde_json::json!({"frames": result.frames, "seconds": result.seconds, "mix": result.mix, "signed": result.signed}),
         })
     }
+}
+
+/// What made the film: its settings, sources, the models the stages recorded in their
+/// manifests, and each swapped-in actor with the consent record the faces stage checked.
+pub fn provenance(film: &Film, edl: &EditList) -> Result<Provenance> {
+    let mut record = Provenance::for_edit_list(edl, Some(&film.dir))?;
+    record.seed = Some(film.settings.seed);
+    record.budget_hours = Some(film.settings.hours);
+    let manifest = |id: StageId| {
+        StageManifest::load(&film.stage_dir(id.name()))
+            .ok()
+            .flatten()
+    };
+    for (id, name) in [
+        (StageId::Screenplay, "screenplay"),
+        (StageId::Music, "melody"),
+    ] {
+        if let Some(hash) = manifest(id).and_then(|m| m.inputs.models.get(name).cloned()) {
+            record.models.push(ModelCredit {
+                name: name.into(),
+                hash,
+            });
+        }
+    }
+    let faces = manifest(StageId::Faces).filter(|m| m.notes["swapped"].as_u64() > Some(0));
+    if let Some(faces) = faces {
+        record.models.push(ModelCredit {
+            name: "mtcnn".into(),
+            hash: fsutil::hash_bytes(crate::vision::mtcnn::WEIGHTS),
+        });
+        let generator = faces
+            .outputs
+            .iter()
+            .find(|o| o.path.ends_with(".safetensors"));
+        if let Some(g) = generator {
+            record.models.push(ModelCredit {
+                name: "faces".into(),
+                hash: g.hash.clone(),
+            });
+        }
+        for actor in faces.notes["actors"].as_array().into_iter().flatten() {
+            let Some(id) = actor.as_str() else { continue };
+            let consent = format!("actors/{id}/{}", crate::faces::actors::CONSENT_FILE);
+            if let Some(hash) = faces.inputs.files.get(&consent) {
+                record.actors.push(ActorConsent {
+                    actor: id.to_string(),
+                    consent_hash: hash.clone(),
+                });
+            }
+        }
+    }
+    Ok(record)
 }

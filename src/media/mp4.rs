@@ -83,6 +83,17 @@ impl Mp4Writer {
         sound: Option<Stereo>,
         cues: Vec<TimedText>,
     ) -> Result<Self> {
+        Self::create_tagged(path, opts, sound, cues, &[])
+    }
+
+    /// [`Mp4Writer::create`] with container tags (title, comment, creation_time, ...).
+    pub fn create_tagged(
+        path: &Path,
+        opts: &Mp4Options,
+        sound: Option<Stereo>,
+        cues: Vec<TimedText>,
+        tags: &[(&str, String)],
+    ) -> Result<Self> {
         super::init();
         let mut octx = format::output_as(path, "mp4")
             .map_err(|e| anyhow!("cannot create {}: {e}", path.display()))?;
@@ -125,6 +136,11 @@ impl Mp4Writer {
             Some(Self::add_subtitles(&mut octx, global_header, cues)?)
         };
 
+        let mut metadata = Dictionary::new();
+        for (key, value) in tags {
+            metadata.set(key, value);
+        }
+        octx.set_metadata(metadata);
         let mut mux_opts = Dictionary::new();
         // Moves the index to the front so the film starts playing before it is fully downloaded.
         mux_opts.set("movflags", "+faststart");

@@ -116,7 +116,7 @@ enum Evaluation {
     Blocked(String),
     Ready {
         stage: Box<dyn Stage>,
-        inputs: StageInputs,
+        inputs: Box<StageInputs>,
         had_run: bool,
         freshness: Freshness,
     },
@@ -169,7 +169,7 @@ impl Pipeline {
         };
         Ok(Evaluation::Ready {
             stage,
-            inputs,
+            inputs: Box::new(inputs),
             had_run: manifest.is_some() || damaged,
             freshness,
         })
@@ -254,7 +254,15 @@ impl Pipeline {
                         StageId::ALL[i..].iter().map(|s| s.budget_weight()).sum();
                     let share = remaining.mul_f64(id.budget_weight() / weight_left);
                     let deadline = Instant::now() + share;
-                    run_stage(film, stage.as_ref(), inputs, deadline, progress, why, adopt)?
+                    run_stage(
+                        film,
+                        stage.as_ref(),
+                        *inputs,
+                        deadline,
+                        progress,
+                        why,
+                        adopt,
+                    )?
                 }
             };
             progress.info(describe(&report));
@@ -278,7 +286,7 @@ impl Pipeline {
         let report = run_stage(
             film,
             stage.as_ref(),
-            inputs,
+            *inputs,
             deadline,
             progress,
             "rerun asked for".into(),
