@@ -4,6 +4,7 @@
 //! each recording what it consumed and produced in a manifest ([`manifest`]).
 
 pub mod archive;
+pub mod batch;
 pub mod cut;
 pub mod edl;
 pub mod faces;

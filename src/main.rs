@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use benjamin::film::request::FilmArgs;
 use benjamin::pipeline::cli::{RunArgs, StatusArgs};
 use benjamin::progress::{install_interrupt_handler, Progress};
-use benjamin::{archive, cut, faces, music, pipeline, provenance, screenplay, voice};
+use benjamin::{archive, batch, cut, faces, music, pipeline, provenance, screenplay, voice};
 
 /// benjamin makes a short film on its own: it writes a screenplay, voices it, picks shots from
 /// public-domain footage, swaps in consenting actors' faces, scores it and cuts it with FFmpeg.
@@ -65,6 +65,8 @@ enum Command {
     /// Check a film's Content Credentials: who made it, with what, from which sources and
     /// consents; fails on a film altered after signing or without credentials.
     Verify(provenance::cli::VerifyArgs),
+    /// Make a festival's worth of films from one file, resumable; writes report.html.
+    Batch(batch::cli::BatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -109,5 +111,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Models(c) => c.run(&progress),
         Command::Cut(args) => cut::cli::run(args, json, &progress),
         Command::Verify(args) => provenance::cli::run(args, json),
+        Command::Batch(args) => batch::cli::batch(args, json, &progress),
     }
 }

@@ -89,6 +89,11 @@ thread_local! {
     static OVERRUN: RefCell<Option<(Instant, String)>> = const { RefCell::new(None) };
 }
 
+/// Whether the user pressed Ctrl-C (or sent SIGTERM or SIGHUP).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// Fails when the user pressed Ctrl-C, or when the running stage is far past its deadline
 /// (see [`OverrunGuard`]); call it inside long loops.
 pub fn check_interrupted() -> Result<()> {

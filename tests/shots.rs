@@ -5,56 +5,13 @@ mod common;
 
 use std::path::Path;
 
-use benjamin::archive::{AddOptions, Archive};
 use benjamin::edl::EdlFragment;
 use benjamin::film::{Film, FilmSettings, Frame, Genre};
-use benjamin::media::synth::{write_still, write_video, Segment};
 use benjamin::pipeline::{Pipeline, StageId};
 use benjamin::progress::Progress;
 use benjamin::screenplay::fountain;
 
 const SCRIPT: &str = "EXT. ALLEY - NIGHT\n\nRain falls in the dark alley. A lamp flickers.\n\nMILO\nWho's there?\n\nEXT. BEACH - DAY\n\nSun on the beach. Waves roll in under the sun.\n\nANNA\n(laughing)\nOver here!\n";
-
-fn archive(dir: &Path) -> std::path::PathBuf {
-    let media = dir.join("media");
-    std::fs::create_dir_all(&media).unwrap();
-    let seg = |rgb| Segment { frames: 120, rgb };
-    write_video(
-        &media.join("alley.mp4"),
-        160,
-        120,
-        24,
-        &[seg([20, 20, 40]), seg([35, 25, 25])],
-    )
-    .unwrap();
-    std::fs::write(
-        media.join("alley.txt"),
-        "Licence: CC0\nAttribution: Night Footage Co.\nrain in a dark alley at night\n",
-    )
-    .unwrap();
-    write_video(
-        &media.join("beach.mp4"),
-        160,
-        120,
-        24,
-        &[seg([230, 210, 150]), seg([200, 220, 240])],
-    )
-    .unwrap();
-    std::fs::write(
-        media.join("beach.txt"),
-        "Licence: CC0\nsun and waves on a beach\n",
-    )
-    .unwrap();
-    write_still(&media.join("sky.png"), 160, 90, [90, 140, 220]).unwrap();
-    let dir = dir.join("archive");
-    let mut a = Archive::open(&dir).unwrap();
-    let opts = AddOptions {
-        keywords_only: true,
-        ..Default::default()
-    };
-    a.add(&[media], &opts, &Progress::hidden()).unwrap();
-    dir
-}
 
 fn film(dir: &Path, archive: Option<&Path>) -> Film {
     let mut settings = FilmSettings::new("Shore Leave".into(), Genre::Noir, 11, 0.05);
@@ -80,7 +37,7 @@ fn fragment(film: &Film) -> EdlFragment {
 #[test]
 fn scenes_are_filled_from_fitting_footage_once_and_deterministically() {
     let dir = tempfile::tempdir().unwrap();
-    let archive = archive(dir.path());
+    let archive = common::small_archive(dir.path());
     let film = film(dir.path(), Some(&archive));
     let pipeline = Pipeline::default();
     let report = pipeline

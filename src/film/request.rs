@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::{Film, FilmSettings, Genre};
+use super::{Film, FilmSettings, Frame, Genre, SamplingOptions};
 use crate::fsutil::{slug, FolderLock, LOCK_FILE};
 use crate::progress::Progress;
 
 /// What `make` is asked for; every setting left out keeps the film's recorded one (or the
-/// default, for a new film).
-#[derive(clap::Args, Debug, Default, Clone)]
+/// default, for a new film). A festival batch file's tables use the same keys.
+#[derive(clap::Args, Debug, Default, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FilmArgs {
     /// Genre of the film (required for a new film).
     #[arg(long, value_enum)]
@@ -52,6 +53,12 @@ pub struct FilmArgs {
     /// Folder of actors (photos and consent records, see `benjamin actors add`) whose faces the faces stage swaps in.
     #[arg(long)]
     pub actors: Option<PathBuf>,
+    /// Picture size and rate (`film.toml`'s `[frame]`; a batch file's `frame` key).
+    #[arg(skip)]
+    pub frame: Option<Frame>,
+    /// The screenplay model's sampling (`film.toml`'s `[sampling]`; a batch file's `sampling`).
+    #[arg(skip)]
+    pub sampling: Option<SamplingOptions>,
 }
 
 /// How the folder was found, which says what the film in it must match.
@@ -130,6 +137,8 @@ pub fn prepare(args: FilmArgs, root: &Path, progress: &Progress) -> Result<(Film
     settings.archive = args.archive.or(settings.archive);
     settings.actors = args.actors.or(settings.actors);
     settings.soundfont = args.soundfont.or(settings.soundfont);
+    settings.frame = args.frame.unwrap_or(settings.frame);
+    settings.sampling = args.sampling.unwrap_or(settings.sampling);
     let film = Film::save(&dir, &settings)?;
     progress.info(format!(
         "film folder: {} (seed {})",

@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use benjamin::archive::{AddOptions, Archive};
 use benjamin::edl::{AudioRole, AudioTrack, Credits, Cue, EditList, Shot};
 use benjamin::film::{Film, FilmSettings, Frame, Genre};
 use benjamin::media::ffmpeg::frame;
 use benjamin::media::synth::{write_still, write_tone, write_video, Segment};
+use benjamin::progress::Progress;
 
 /// A valid consent record for the drawn actor "Ana Lima" (no real person).
 pub const CONSENT: &str = "name = \"Ana Lima\"\nsigned_by = \"Ana Lima\"\ndate = \"2024-05-01\"\nuses = [\"face-swap\"]\n";
@@ -143,4 +145,46 @@ pub fn film_with_shots(dir: &Path) -> PathBuf {
         serde_json::json!({"shots": edl.shots, "audio": edl.audio, "subtitles": edl.subtitles});
     std::fs::write(film.join("shots/edl.json"), fragment.to_string()).unwrap();
     film
+}
+
+/// An archive of two small night and day videos and a still, text matched by keywords.
+pub fn small_archive(dir: &Path) -> PathBuf {
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let seg = |rgb| Segment { frames: 120, rgb };
+    write_video(
+        &media.join("alley.mp4"),
+        160,
+        120,
+        24,
+        &[seg([20, 20, 40]), seg([35, 25, 25])],
+    )
+    .unwrap();
+    std::fs::write(
+        media.join("alley.txt"),
+        "Licence: CC0\nAttribution: Night Footage Co.\nrain in a dark alley at night\n",
+    )
+    .unwrap();
+    write_video(
+        &media.join("beach.mp4"),
+        160,
+        120,
+        24,
+        &[seg([230, 210, 150]), seg([200, 220, 240])],
+    )
+    .unwrap();
+    std::fs::write(
+        media.join("beach.txt"),
+        "Licence: CC0\nsun and waves on a beach\n",
+    )
+    .unwrap();
+    write_still(&media.join("sky.png"), 160, 90, [90, 140, 220]).unwrap();
+    let dir = dir.join("archive");
+    let mut a = Archive::open(&dir).unwrap();
+    let opts = AddOptions {
+        keywords_only: true,
+        ..Default::default()
+    };
+    a.add(&[media], &opts, &Progress::hidden()).unwrap();
+    dir
 }
