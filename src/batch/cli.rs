@@ -26,11 +26,27 @@ pub struct BatchArgs {
     /// Only write the report of where the entries stand; make nothing.
     #[arg(long)]
     pub status: bool,
+    /// Submit the batch to Slurm as a job array (one task an entry, on this shared folder)
+    /// instead of making it here; `--status` reads the states back.
+    #[arg(long)]
+    pub slurm: bool,
 }
 
 pub fn batch(args: BatchArgs, json: bool, progress: &Progress) -> Result<()> {
     let batch = Batch::open(&args.file)?;
     std::fs::create_dir_all(&batch.dir)?;
+    if args.slurm {
+        let id = super::slurm::submit(&batch, args.hours, args.retry_failed)?;
+        progress.info(format!(
+            "batch: submitted Slurm job {id} ({} array tasks); `benjamin batch {} --status` shows where they stand",
+            batch.entries.len(),
+            args.file.display()
+        ));
+        if json {
+            print_json(&serde_json::json!({"slurm_job": id, "entries": batch.entries.len()}));
+        }
+        return Ok(());
+    }
     if !args.status {
         // One batch run at a time over a batch folder (single-entry runs lock only their film).
         let _lock = match args.entry {

@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod report;
+pub mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
