@@ -20,6 +20,11 @@ pub struct BatchArgs {
     /// Make failed entries again (by default a rerun skips them, and done ones).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Entries made side by side, sharing the cores. Default 2: on a 2-core machine four
+    /// one-minute films took 207 s two at a time against 250 s one after the other (medians
+    /// of two interleaved rounds): no stage keeps every core busy all the time.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
     /// Make only this entry (1-based), as a Slurm array task does.
     #[arg(long)]
     pub entry: Option<usize>,
@@ -57,6 +62,7 @@ pub fn batch(args: BatchArgs, json: bool, progress: &Progress) -> Result<()> {
             hours: args.hours,
             retry_failed: args.retry_failed,
             only: args.entry,
+            jobs: args.jobs,
         };
         run(&batch, &opts, progress)?;
     }
@@ -79,6 +85,13 @@ pub fn batch(args: BatchArgs, json: bool, progress: &Progress) -> Result<()> {
             html.display()
         ));
     }
+    // A Slurm task answers for its own entry only.
+    let failed = match args.entry {
+        Some(n) => {
+            usize::from(n.checked_sub(1).and_then(|i| states.get(i)) == Some(&State::Failed))
+        }
+        None => failed,
+    };
     if failed > 0 && !args.status {
         bail!(
             "{failed} entries failed (see {}); rerun with --retry-failed to try them again",

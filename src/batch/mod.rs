@@ -99,7 +99,11 @@ impl Batch {
                 file.display()
             );
         }
-        let base = file.parent().unwrap_or(Path::new("."));
+        // Absolute, so that the paths recorded in each film.toml hold from any folder.
+        let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+        let base = std::fs::canonicalize(parent.unwrap_or(Path::new(".")))
+            .with_context(|| format!("cannot resolve the folder of {}", file.display()))?;
+        let base = base.as_path();
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
         let dir = base.join(slug(&stem.unwrap_or_default()).replace('.', "-"));
         let mut used = Vec::new();
@@ -233,10 +237,12 @@ pub struct RunOptions {
     pub retry_failed: bool,
     /// Only this entry (1-based), as a Slurm array task runs it.
     pub only: Option<usize>,
+    /// Entries made side by side (the cores shared among them).
+    pub jobs: usize,
 }
 
-/// Makes every entry that is not done, one after the other. One failing entry never stops the
-/// others; Ctrl-C stops the batch after marking the entry at hand pending again.
+/// Makes every entry that is not done, `jobs` at a time. One failing entry never stops the
+/// others; Ctrl-C stops the batch after marking the entries at hand pending again.
 pub fn run(batch: &Batch, opts: &RunOptions, progress: &Progress) -> Result<()> {
     let started = Instant::now();
     let todo: Vec<&Entry> = batch
@@ -257,38 +263,78 @@ pub fn run(batch: &Batch, opts: &RunOptions, progress: &Progress) -> Result<()> 
             );
         }
     }
-    for (i, entry) in todo.iter().enumerate() {
-        let hours = opts.hours.map(|total| {
-            let left = (total - started.elapsed().as_secs_f64() / 3600.0).max(0.0);
-            left / (todo.len() - i) as f64
-        });
-        let title = title_of(&entry.args, entry.number);
-        progress.info(format!(
-            "batch: entry {} of {}: {title:?} in {}",
-            entry.number,
-            batch.entries.len(),
-            entry.dir.display()
-        ));
-        batch.record(entry, State::Running, None, 0.0)?;
-        let t = Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            make_entry(entry, hours, progress)
-        }))
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("benjamin crashed making this entry")));
-        let secs = t.elapsed().as_secs_f64();
-        match outcome {
-            Ok(()) => batch.record(entry, State::Done, None, secs)?,
-            Err(e) if crate::progress::interrupted() => {
-                batch.record(entry, State::Pending, None, secs)?;
-                return Err(e.context("the batch was interrupted; run it again to resume"));
+    // Workers take the next entry in the file's order; each entry's share of the budget is
+    // what is left over the rounds of `jobs` entries still to come.
+    let jobs = opts.jobs.max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let work = || -> Result<()> {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Some(entry) = todo.get(i) else {
+                return Ok(());
+            };
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
             }
-            Err(e) => {
-                progress.info(format!("batch: entry {} failed: {e:#}", entry.number));
-                batch.record(entry, State::Failed, Some(format!("{e:#}")), secs)?;
+            let hours = opts.hours.map(|total| {
+                let left = (total - started.elapsed().as_secs_f64() / 3600.0).max(0.0);
+                left / (todo.len() - i).div_ceil(jobs) as f64
+            });
+            if let Err(e) = make_recorded(batch, entry, hours, progress) {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
             }
         }
-    }
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.min(todo.len()))
+            .map(|_| scope.spawn(work))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a batch worker crashed")))
+            })
+            .collect::<Result<Vec<()>>>()
+    })?;
     Ok(())
+}
+
+/// Makes one entry and records how it went. Fails only when the batch must stop (Ctrl-C, or
+/// its state cannot be written); an entry's own failure is recorded and is not an error.
+fn make_recorded(
+    batch: &Batch,
+    entry: &Entry,
+    hours: Option<f64>,
+    progress: &Progress,
+) -> Result<()> {
+    let title = title_of(&entry.args, entry.number);
+    progress.info(format!(
+        "batch: entry {} of {}: {title:?} in {}",
+        entry.number,
+        batch.entries.len(),
+        entry.dir.display()
+    ));
+    batch.record(entry, State::Running, None, 0.0)?;
+    let t = Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        make_entry(entry, hours, progress)
+    }))
+    .unwrap_or_else(|_| Err(anyhow::anyhow!("benjamin crashed making this entry")));
+    let secs = t.elapsed().as_secs_f64();
+    match outcome {
+        Ok(()) => batch.record(entry, State::Done, None, secs),
+        Err(e) if crate::progress::interrupted() => {
+            batch.record(entry, State::Pending, None, secs)?;
+            Err(e.context("the batch was interrupted; run it again to resume"))
+        }
+        Err(e) => {
+            progress.info(format!("batch: entry {} failed: {e:#}", entry.number));
+            batch.record(entry, State::Failed, Some(format!("{e:#}")), secs)
+        }
+    }
 }
 
 /// Makes one entry's film in its folder, its settings exactly those of the file.
