@@ -111,6 +111,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Models(c) => c.run(&progress),
         Command::Cut(args) => cut::cli::run(args, json, &progress),
         Command::Verify(args) => provenance::cli::run(args, json),
-        Command::Batch(args) => batch::cli::batch(args, json, &progress),
+        Command::Batch(args) => pipeline::cli::batch(args, json, &progress),
     }
 }

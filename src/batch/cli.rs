@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::{report, run, Batch, RunOptions, State};
+use super::{report, run, Batch, MakeFilm, RunOptions, State};
 use crate::fsutil::FolderLock;
 use crate::progress::{print_json, Progress};
 
@@ -37,7 +37,8 @@ pub struct BatchArgs {
     pub slurm: bool,
 }
 
-pub fn batch(args: BatchArgs, json: bool, progress: &Progress) -> Result<()> {
+/// Runs the batch; `make` makes one film (the pipeline's `make_film`).
+pub fn batch(args: BatchArgs, json: bool, make: MakeFilm, progress: &Progress) -> Result<()> {
     let batch = Batch::open(&args.file)?;
     std::fs::create_dir_all(&batch.dir)?;
     if args.slurm {
@@ -64,7 +65,7 @@ pub fn batch(args: BatchArgs, json: bool, progress: &Progress) -> Result<()> {
             only: args.entry,
             jobs: args.jobs,
         };
-        run(&batch, &opts, progress)?;
+        run(&batch, &opts, make, progress)?;
     }
     let (json_path, html) = report::write(&batch)?;
     let states: Vec<State> = batch

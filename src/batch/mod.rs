@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use crate::film::request::{prepare, FilmArgs};
 use crate::film::Film;
 use crate::fsutil::{self, slug};
-use crate::pipeline::{Action, Pipeline, StageId};
 use crate::progress::Progress;
 
 /// The festival file.
@@ -229,6 +228,10 @@ fn folder_name(args: &FilmArgs, number: usize, used: &[String]) -> String {
     name
 }
 
+/// Makes a film (every stage that is not fresh) and succeeds only when its film.mp4 is cut.
+/// The pipeline, on the floor above, hands it in.
+pub type MakeFilm<'a> = &'a (dyn Fn(&Film, &Progress) -> Result<()> + Sync);
+
 /// How to run a batch.
 pub struct RunOptions {
     /// The whole batch's budget, shared among the entries still to make; `None`: each entry's
@@ -243,7 +246,7 @@ pub struct RunOptions {
 
 /// Makes every entry that is not done, `jobs` at a time. One failing entry never stops the
 /// others; Ctrl-C stops the batch after marking the entries at hand pending again.
-pub fn run(batch: &Batch, opts: &RunOptions, progress: &Progress) -> Result<()> {
+pub fn run(batch: &Batch, opts: &RunOptions, make: MakeFilm, progress: &Progress) -> Result<()> {
     let started = Instant::now();
     let todo: Vec<&Entry> = batch
         .entries
@@ -281,7 +284,7 @@ pub fn run(batch: &Batch, opts: &RunOptions, progress: &Progress) -> Result<()> 
                 let left = (total - started.elapsed().as_secs_f64() / 3600.0).max(0.0);
                 left / (todo.len() - i).div_ceil(jobs) as f64
             });
-            if let Err(e) = make_recorded(batch, entry, hours, progress) {
+            if let Err(e) = make_recorded(batch, entry, hours, make, progress) {
                 stop.store(true, std::sync::atomic::Ordering::SeqCst);
                 return Err(e);
             }
@@ -308,6 +311,7 @@ fn make_recorded(
     batch: &Batch,
     entry: &Entry,
     hours: Option<f64>,
+    make: MakeFilm,
     progress: &Progress,
 ) -> Result<()> {
     let title = title_of(&entry.args, entry.number);
@@ -320,7 +324,7 @@ fn make_recorded(
     batch.record(entry, State::Running, None, 0.0)?;
     let t = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        make_entry(entry, hours, progress)
+        make_entry(entry, hours, make, progress)
     }))
     .unwrap_or_else(|_| Err(anyhow::anyhow!("benjamin crashed making this entry")));
     let secs = t.elapsed().as_secs_f64();
@@ -338,7 +342,12 @@ fn make_recorded(
 }
 
 /// Makes one entry's film in its folder, its settings exactly those of the file.
-fn make_entry(entry: &Entry, hours: Option<f64>, progress: &Progress) -> Result<()> {
+fn make_entry(
+    entry: &Entry,
+    hours: Option<f64>,
+    make: MakeFilm,
+    progress: &Progress,
+) -> Result<()> {
     let mut args = entry.args.clone();
     args.film = Some(entry.dir.clone());
     if let Some(h) = hours {
@@ -355,25 +364,5 @@ fn make_entry(entry: &Entry, hours: Option<f64>, progress: &Progress) -> Result<
     settings.soundfont = args.soundfont;
     settings.screenplay_model = args.screenplay_model;
     let film = Film::save(&film.dir, &settings)?;
-    let reports = Pipeline::default().make(&film, progress)?;
-    let cut = reports.iter().find(|r| r.stage == StageId::Cut);
-    if cut.is_some_and(|r| r.action == Action::Ran || r.action == Action::Fresh) {
-        return Ok(());
-    }
-    // The first stage that could not run is the one to fix.
-    let stuck = reports
-        .iter()
-        .find(|r| r.action == Action::Blocked || r.action == Action::NotBuilt);
-    match stuck {
-        Some(r) => bail!(
-            "no film: the {} stage is {}{}",
-            r.stage,
-            r.action,
-            r.reason
-                .as_deref()
-                .map(|w| format!(": {w}"))
-                .unwrap_or_default()
-        ),
-        None => bail!("no film: the pipeline has no cut"),
-    }
+    make(&film, progress)
 }

@@ -101,3 +101,8 @@ pub fn status(args: StatusArgs, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `benjamin batch`: the batch (a floor below) makes each entry with [`super::make_film`].
+pub fn batch(args: crate::batch::cli::BatchArgs, json: bool, progress: &Progress) -> Result<()> {
+    crate::batch::cli::batch(args, json, &super::make_film, progress)
+}

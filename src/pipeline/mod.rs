@@ -456,3 +456,28 @@ pub fn describe(r: &StageReport) -> String {
     }
     line
 }
+
+/// Makes a film and succeeds only when its film.mp4 is cut; otherwise the error names the
+/// first stage that could not run and why (a batch records it as the entry's failure).
+pub fn make_film(film: &Film, progress: &Progress) -> Result<()> {
+    let reports = Pipeline::default().make(film, progress)?;
+    let cut = reports.iter().find(|r| r.stage == StageId::Cut);
+    if cut.is_some_and(|r| r.action == Action::Ran || r.action == Action::Fresh) {
+        return Ok(());
+    }
+    let stuck = reports
+        .iter()
+        .find(|r| r.action == Action::Blocked || r.action == Action::NotBuilt);
+    match stuck {
+        Some(r) => bail!(
+            "no film: the {} stage is {}{}",
+            r.stage,
+            r.action,
+            r.reason
+                .as_deref()
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        ),
+        None => bail!("no film: the pipeline has no cut"),
+    }
+}
