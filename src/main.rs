@@ -23,7 +23,7 @@ struct Cli {
     /// Print nothing but errors (and the --json summary).
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// Print machine-readable JSON on stdout (make, run, status, cut, corpus list, archive, faces detect).
+    /// Print machine-readable JSON on stdout (make, run, status, cut, verify, batch, corpus list, archive, faces detect).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]

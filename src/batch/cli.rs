@@ -20,9 +20,7 @@ pub struct BatchArgs {
     /// Make failed entries again (by default a rerun skips them, and done ones).
     #[arg(long)]
     pub retry_failed: bool,
-    /// Entries made side by side, sharing the cores. Default 2: on a 2-core machine four
-    /// one-minute films took 207 s two at a time against 250 s one after the other (medians
-    /// of two interleaved rounds): no stage keeps every core busy all the time.
+    /// Entries made side by side, sharing the cores (why 2: README, Festival batches).
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
     /// Make only this entry (1-based), as a Slurm array task does.

@@ -93,6 +93,18 @@ pub fn verify(path: &Path) -> Result<Verification> {
     let reader = match c2pa::Reader::from_context(context).with_stream("video/mp4", file) {
         Ok(r) => r,
         Err(c2pa::Error::JumbfNotFound) => return Ok(missing()),
+        Err(c2pa::Error::UnsupportedType) => {
+            anyhow::bail!(
+                "{} is not an MP4 file: benjamin verifies the films it cuts",
+                path.display()
+            )
+        }
+        Err(e) if !looks_like_mp4(path) => {
+            anyhow::bail!(
+                "{} is not an MP4 file ({e}): benjamin verifies the films it cuts",
+                path.display()
+            )
+        }
         Err(e) => {
             return Ok(Verification {
                 verdict: Verdict::Invalid,
@@ -146,4 +158,13 @@ fn missing() -> Verification {
         digital_source_type: None,
         provenance: None,
     }
+}
+
+/// Whether the file starts as an MP4 does (an `ftyp` box first).
+fn looks_like_mp4(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head[4..8] == b"ftyp")
 }
