@@ -13,7 +13,7 @@ bin=$(realpath "${BENJAMIN_BIN:-target/release/benjamin}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fresh() { rm -rf "$work/$1"; mkdir -p "$work/$1"; sed 's/minutes = 2/minutes = 1/' examples/festival.toml > "$work/$1/festival.toml"; }
-timed() { local s; s=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $s" | bc; }
+timed() { local s; s=$(date +%s.%N); "$@" || true; echo "$(date +%s.%N) - $s" | bc; }
 
 for r in $(seq 1 "$rounds"); do
   for j in 1 2; do
@@ -31,7 +31,7 @@ pid=$!
 until grep -qs '"state": "running"' festival/state/002.json; do sleep 0.5; done
 kill -9 $pid; wait $pid 2>/dev/null || true
 echo "killed: entry 2 is $(grep -o '"state": "[a-z]*"' festival/state/002.json)"
-t=$(timed "$bin" --quiet batch festival.toml --hours 0.2 --jobs 1 2>/dev/null || true)
+t=$(timed "$bin" --quiet batch festival.toml --hours 0.2 --jobs 1 2>/dev/null)
 echo "rerun: $t s"
 python3 - <<'PY'
 import json
