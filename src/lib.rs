@@ -16,6 +16,7 @@ pub mod media;
 pub mod music;
 pub mod nn;
 pub mod pipeline;
+pub mod plan;
 pub mod progress;
 pub mod provenance;
 pub mod screenplay;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use benjamin::film::request::FilmArgs;
 use benjamin::pipeline::cli::{RunArgs, StatusArgs};
 use benjamin::progress::{install_interrupt_handler, Progress};
 use benjamin::{archive, batch, cut, faces, music, pipeline, provenance, screenplay, voice};
@@ -33,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Make a film: run every stage that is not up to date, in order, within the time budget.
-    Make(FilmArgs),
+    Make(pipeline::cli::MakeArgs),
     /// Rerun one stage even if it is up to date; the stages after it become stale.
     Run(RunArgs),
     /// Show each stage of a film: fresh, stale (and why), never run, or not built yet.

@@ -48,9 +48,37 @@ pub struct StageManifest {
     pub started: String,
     pub finished: String,
     pub duration_s: f64,
+    /// What the budget planner gave the run (`duration_s` is what it used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Planned>,
     /// Stage-specific facts worth keeping (model size, steps, losses, ...).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub notes: serde_json::Value,
+}
+
+/// What a stage will do with the seconds the plan gives it: the plan prints the summary,
+/// the stage follows the details (its own typed choices, as JSON) and its manifest keeps them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+}
+
+impl Intent {
+    pub fn plain(summary: impl Into<String>) -> Self {
+        Intent {
+            summary: summary.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A run's share of the budget and what it was to do with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Planned {
+    pub planned_s: f64,
+    pub intent: Intent,
 }
 
 /// Why a stage has to run (or not).
@@ -256,6 +284,7 @@ mod tests {
             started: String::new(),
             finished: String::new(),
             duration_s: 1.0,
+            planned: None,
             notes: serde_json::Value::Null,
         }
     }

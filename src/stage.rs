@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::film::Film;
 use crate::fsutil;
+pub use crate::manifest::Intent;
 use crate::manifest::StageInputs;
 use crate::progress::Progress;
 
@@ -62,17 +63,6 @@ impl StageId {
         }
     }
 
-    /// Share of the time budget; a simple fixed split until the budget planner exists.
-    pub(crate) fn budget_weight(self) -> f64 {
-        match self {
-            StageId::Screenplay => 0.2,
-            StageId::Voice => 0.05,
-            StageId::Shots => 0.15,
-            StageId::Faces => 0.4,
-            StageId::Music => 0.1,
-            StageId::Cut => 0.1,
-        }
-    }
 }
 
 impl fmt::Display for StageId {
@@ -88,7 +78,65 @@ pub struct StageContext<'a> {
     pub dir: PathBuf,
     /// The stage must finish by then; a stage that trains stops early to keep it.
     pub deadline: Instant,
+    /// The seconds the plan gives it (from when it starts to `deadline`).
+    pub planned_s: f64,
+    /// This machine's speeds, which the plan was made with.
+    pub speeds: &'a Speeds,
     pub progress: &'a Progress,
+}
+
+/// This machine's measured rates, one per unit of work: `cut.frames.veryfast` is the frames
+/// per second the cut makes at that x264 preset. The planner keeps them (`plan::calibration`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Speeds(pub BTreeMap<String, f64>);
+
+impl Speeds {
+    /// The rate of `unit` (per second), or `fallback` when this machine has not measured it.
+    pub fn rate(&self, unit: &str, fallback: f64) -> f64 {
+        self.0
+            .get(unit)
+            .copied()
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .unwrap_or(fallback)
+    }
+
+    /// Seconds `amount` units of work take.
+    pub fn seconds(&self, unit: &str, amount: f64, fallback: f64) -> f64 {
+        amount / self.rate(unit, fallback)
+    }
+
+    pub fn set(&mut self, unit: impl Into<String>, rate: f64) {
+        if rate.is_finite() && rate > 0.0 {
+            self.0.insert(unit.into(), rate);
+        }
+    }
+}
+
+/// What a stage needs of the time budget and what more time buys, as the planner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Seconds of the least the stage does; it cannot do less.
+    pub least_s: f64,
+    /// Extra seconds before more time buys anything (all or nothing: a face swap needs a model
+    /// good enough to paint a face); 0 when any extra helps.
+    pub better_from_s: f64,
+    /// Extra seconds past which more time buys nothing (infinite while training helps).
+    pub better_upto_s: f64,
+    /// Its claim on spare time against the other stages'.
+    pub weight: f64,
+}
+
+impl Estimate {
+    /// A stage whose work takes what it takes: time buys it nothing.
+    pub fn fixed(least_s: f64) -> Self {
+        Estimate {
+            least_s,
+            better_from_s: 0.0,
+            better_upto_s: 0.0,
+            weight: 0.0,
+        }
+    }
 }
 
 /// What a finished run produced.
@@ -127,7 +175,28 @@ pub trait Stage {
     fn adopt_edits(&self, ctx: &StageContext) -> Result<StageOutcome> {
         self.run(ctx)
     }
+    /// What the stage needs and could use on a machine of these speeds. Before its upstream
+    /// stages have run it estimates from the film's settings (minutes, actors).
+    fn estimate(&self, film: &Film, speeds: &Speeds) -> Result<Estimate> {
+        let _ = (film, speeds);
+        Ok(Estimate::fixed(1.0))
+    }
+    /// What it will do with `seconds`; `run` follows the same choice.
+    fn intent(&self, film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
+        let _ = (film, speeds, seconds);
+        Ok(Intent::plain("runs"))
+    }
+    /// Measures this machine's rates for the stage's units of work, with small work of its
+    /// own in `scratch` (a few seconds at most).
+    fn calibrate(&self, film: &Film, scratch: &Path) -> Result<Speeds> {
+        let _ = (film, scratch);
+        Ok(Speeds::default())
+    }
 }
+
+/// The manifest note in which a stage reports the rates it saw (unit to rate per second), so
+/// the calibration follows what runs actually do.
+pub const RATES_NOTE: &str = "rates";
 
 /// Hashes of upstream artifacts for a stage's inputs, labelled by path relative to the film.
 pub fn hash_inputs(film: &Film, paths: &[PathBuf]) -> Result<BTreeMap<String, String>> {

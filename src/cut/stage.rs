@@ -1,18 +1,22 @@
 //! The cut as a pipeline stage: it gathers the edit-list fragments the upstream stages wrote
 //! (`<stage>/edl.json`) into one edit list and cuts it into the film folder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{cut, output_paths, CutOptions};
+use super::{budget, cut, output_paths, CutOptions};
 use crate::edl::{Credits, EditList, EdlFragment};
 use crate::film::Film;
 use crate::fsutil;
 use crate::manifest::StageInputs;
 use crate::manifest::StageManifest;
 use crate::provenance::{ActorConsent, ModelCredit, Provenance};
-use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
+use crate::stage::{
+    hash_inputs, Blocked, Estimate, Intent, Speeds, Stage, StageContext, StageId, StageOutcome,
+    RATES_NOTE,
+};
 
 pub struct CutStage;
 
@@ -92,7 +96,9 @@ impl Stage for CutStage {
         Ok(StageInputs {
             params: serde_json::json!({
                 "title": s.title, "genre": s.genre, "frame": s.frame,
-                "title_seconds": opts.title_seconds, "preset": opts.preset, "crf": opts.crf,
+                "title_seconds": opts.title_seconds, "crf": opts.crf,
+                // The budget chooses the x264 preset: a new one may buy a finer encode.
+                "budget_hours": s.hours,
                 // Films cut before Content Credentials are cut (and signed) again.
                 "credentials": "c2pa",
             }),
@@ -106,16 +112,37 @@ impl Stage for CutStage {
         let edl_path = ctx.dir.join("edl.json");
         fsutil::write_atomic(&edl_path, serde_json::to_string_pretty(&edl)?.as_bytes())?;
         let film_path = ctx.film.dir.join("film.mp4");
+        let choice = budget::choose(ctx.film, ctx.speeds, ctx.planned_s);
         let opts = CutOptions {
             provenance: Some(provenance(ctx.film, &edl)?),
+            preset: choice.preset.clone(),
             ..Default::default()
         };
+        let started = Instant::now();
         let result = cut(&edl, &film_path, &opts, ctx.progress)?;
+        let seen = budget::rates_seen(
+            ctx.speeds,
+            &opts.preset,
+            result.frames,
+            started.elapsed().as_secs_f64(),
+        );
         let (srt, otio) = output_paths(&film_path);
         Ok(StageOutcome {
             outputs: vec![film_path, srt, otio, result.provenance, edl_path],
-            notes: serde_json::json!({"frames": result.frames, "seconds": result.seconds, "mix": result.mix, "signed": result.signed}),
+            notes: serde_json::json!({"frames": result.frames, "seconds": result.seconds, "preset": opts.preset, "mix": result.mix, "signed": result.signed, RATES_NOTE: seen}),
         })
+    }
+
+    fn estimate(&self, film: &Film, speeds: &Speeds) -> Result<Estimate> {
+        Ok(budget::estimate(film, speeds))
+    }
+
+    fn intent(&self, film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
+        budget::intent(film, speeds, seconds)
+    }
+
+    fn calibrate(&self, film: &Film, scratch: &Path) -> Result<Speeds> {
+        budget::calibrate(film, scratch)
     }
 }
 

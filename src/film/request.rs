@@ -92,11 +92,25 @@ fn folder(args: &FilmArgs, root: &Path) -> Result<(PathBuf, Named)> {
 /// Opens the film `args` mean (creating it for a new one), locks its folder for this run and
 /// records the settings asked for.
 pub fn prepare(args: FilmArgs, root: &Path, progress: &Progress) -> Result<(Film, FolderLock)> {
-    let (dir, named) = folder(&args, root)?;
+    let (dir, _) = folder(&args, root)?;
     if !Film::exists(&dir) {
         refuse_other_folder(&dir)?;
     }
     let lock = Film::lock(&dir)?;
+    let asked = resolve(args, root)?;
+    let film = Film::save(&asked.dir, &asked.settings)?;
+    progress.info(format!(
+        "film folder: {} (seed {})",
+        film.dir.display(),
+        film.settings.seed
+    ));
+    Ok((film, lock))
+}
+
+/// The film `args` mean, with the settings asked for, without touching the disk (what
+/// `make --plan` plans).
+pub fn resolve(args: FilmArgs, root: &Path) -> Result<Film> {
+    let (dir, named) = folder(&args, root)?;
     let mut settings = if Film::exists(&dir) {
         let recorded = Film::open(&dir)?.settings;
         let other = match &named {
@@ -139,13 +153,8 @@ pub fn prepare(args: FilmArgs, root: &Path, progress: &Progress) -> Result<(Film
     settings.soundfont = args.soundfont.or(settings.soundfont);
     settings.frame = args.frame.unwrap_or(settings.frame);
     settings.sampling = args.sampling.unwrap_or(settings.sampling);
-    let film = Film::save(&dir, &settings)?;
-    progress.info(format!(
-        "film folder: {} (seed {})",
-        dir.display(),
-        settings.seed
-    ));
-    Ok((film, lock))
+    settings.check()?;
+    Ok(Film { dir, settings })
 }
 
 /// A new film goes into a new or empty folder, never one holding something else.

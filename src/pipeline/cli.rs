@@ -11,6 +11,16 @@ use crate::film::Film;
 use crate::progress::{print_json, Progress};
 
 #[derive(Args)]
+pub struct MakeArgs {
+    #[command(flatten)]
+    pub film: FilmArgs,
+    /// Print the plan (what each stage would do with its share of --hours on this machine)
+    /// and run nothing.
+    #[arg(long)]
+    pub plan: bool,
+}
+
+#[derive(Args)]
 pub struct RunArgs {
     /// The stage to rerun.
     pub stage: StageId,
@@ -30,8 +40,11 @@ pub struct StatusArgs {
 }
 
 /// Makes a film in `films/` (or the folder the arguments name).
-pub fn make(args: FilmArgs, json: bool, progress: &Progress) -> Result<()> {
-    let (film, _lock) = crate::film::request::prepare(args, Path::new("films"), progress)?;
+pub fn make(args: MakeArgs, json: bool, progress: &Progress) -> Result<()> {
+    if args.plan {
+        return plan(args.film, json, progress);
+    }
+    let (film, _lock) = crate::film::request::prepare(args.film, Path::new("films"), progress)?;
     let reports = Pipeline::default().make(&film, progress)?;
     let mp4 = film.dir.join("film.mp4");
     let cut = reports
@@ -47,6 +60,34 @@ pub fn make(args: FilmArgs, json: bool, progress: &Progress) -> Result<()> {
         } else {
             crate::errln!("no film yet: some stages are not built or blocked (see above); `benjamin status --film {}`", film.dir.display());
         }
+    }
+    Ok(())
+}
+
+/// `make --plan`: the plan for the film the arguments mean, made and printed without
+/// touching the film.
+fn plan(args: FilmArgs, json: bool, progress: &Progress) -> Result<()> {
+    let film = crate::film::request::resolve(args, Path::new("films"))?;
+    let (plan, calibration) = Pipeline::default().plan(&film, progress)?;
+    if json {
+        print_json(&serde_json::json!({"film": film.dir, "plan": plan, "calibration": calibration}));
+        return Ok(());
+    }
+    let s = &film.settings;
+    crate::outln!(
+        "{} ({}, {} minutes, seed {}), {} h on {}:",
+        s.title,
+        s.genre,
+        s.minutes,
+        s.seed,
+        s.hours,
+        calibration.machine
+    );
+    for line in plan.lines() {
+        crate::outln!("{line}");
+    }
+    if plan.short_s > 0.0 {
+        crate::outln!("refused: {}", crate::plan::too_small(&film, &plan));
     }
     Ok(())
 }
@@ -93,6 +134,9 @@ pub fn status(args: StatusArgs, json: bool) -> Result<()> {
         let mut line = format!("{:>10}  {:<13}", s.stage.name(), s.state.name());
         if let Some(d) = s.last_duration_s {
             line += &format!(" last run {d:.1} s");
+        }
+        if let Some(p) = &s.last_planned {
+            line += &format!(" of {:.0} s planned", p.planned_s);
         }
         if let Some(why) = s.reason {
             line += &format!("  ({why})");

@@ -8,9 +8,13 @@ use serde::Serialize;
 
 use crate::film::Film;
 use crate::fsutil;
-use crate::manifest::{Freshness, StageInputs, StageManifest, MANIFEST_FORMAT};
+use crate::manifest::{Freshness, Planned, StageInputs, StageManifest, MANIFEST_FORMAT};
+use crate::plan::calibration::Calibration;
+use crate::plan::Plan;
 use crate::progress::Progress;
-pub use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
+pub use crate::stage::{
+    hash_inputs, Blocked, Speeds, Stage, StageContext, StageId, StageOutcome, RATES_NOTE,
+};
 
 /// The built-in stages (every stage is built; [`Pipeline::with_stages`] may leave some out,
 /// and the pipeline reports those as "not built yet").
@@ -94,6 +98,9 @@ pub struct StageStatus {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_duration_s: Option<f64>,
+    /// What the plan gave that run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_planned: Option<Planned>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_finished: Option<String>,
 }
@@ -212,19 +219,79 @@ impl Pipeline {
                     state,
                     reason,
                     last_duration_s: manifest.as_ref().map(|m| m.duration_s),
+                    last_planned: manifest.as_ref().and_then(|m| m.planned.clone()),
                     last_finished: manifest.map(|m| m.finished),
                 })
             })
             .collect()
     }
 
-    /// Runs every stale stage in order, within the film's time budget. Stages not built yet or
-    /// blocked are reported and skipped; the first failing stage stops the run.
+    /// The built stages that a make would run: those not fresh, and those downstream of one
+    /// that runs (its new run makes them stale).
+    fn stages_to_run(&self, film: &Film) -> Result<Vec<Box<dyn Stage>>> {
+        let mut runs: Vec<Box<dyn Stage>> = Vec::new();
+        for id in StageId::ALL {
+            let upstream_runs = id.upstream().iter().any(|u| runs.iter().any(|s| s.id() == *u));
+            let fresh = matches!(
+                self.evaluate(film, id)?,
+                Evaluation::Ready {
+                    freshness: Freshness::Fresh,
+                    ..
+                }
+            );
+            if let Some(stage) = (self.stages)(id).filter(|_| upstream_runs || !fresh) {
+                runs.push(stage);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// The plan a make of `film` would follow now, with this machine's speeds (measured
+    /// first if need be), for `make --plan`.
+    pub fn plan(&self, film: &Film, progress: &Progress) -> Result<(Plan, Calibration)> {
+        let calibration = self.calibration(film, progress)?;
+        let runs = self.stages_to_run(film)?;
+        let plan = crate::plan::plan(
+            film,
+            &refs(&runs),
+            &calibration.speeds,
+            budget_s(film),
+            0.0,
+        )?;
+        Ok((plan, calibration))
+    }
+
+    fn calibration(&self, film: &Film, progress: &Progress) -> Result<Calibration> {
+        let all: Vec<Box<dyn Stage>> = StageId::ALL.iter().filter_map(|&id| (self.stages)(id)).collect();
+        Calibration::current(film, &refs(&all), progress)
+    }
+
+    /// Runs every stale stage in order, within the film's time budget: planned first (a
+    /// budget too small for the least work is refused before anything runs), then planned
+    /// again before each stage from the time left. Stages not built yet or blocked are
+    /// reported and skipped; the first failing stage stops the run.
     pub fn make(&self, film: &Film, progress: &Progress) -> Result<Vec<StageReport>> {
         let started = Instant::now();
-        let budget = Duration::from_secs_f64((film.settings.hours * 3600.0).max(1.0));
+        let mut calibration = self.calibration(film, progress)?;
+        let runs = self.stages_to_run(film)?;
+        let first = crate::plan::plan(
+            film,
+            &refs(&runs),
+            &calibration.speeds,
+            budget_s(film),
+            started.elapsed().as_secs_f64(),
+        )?;
+        if first.short_s > 0.0 && !runs.is_empty() {
+            bail!("{}", crate::plan::too_small(film, &first));
+        }
+        if !runs.is_empty() {
+            for line in first.lines() {
+                progress.info(line);
+            }
+            fsutil::write_atomic(&film.dir.join(PLAN_FILE), &serde_json::to_vec_pretty(&first)?)?;
+        }
         let mut reports = Vec::new();
-        for (i, &id) in StageId::ALL.iter().enumerate() {
+        for id in StageId::ALL {
             let report = match self.evaluate(film, id)? {
                 Evaluation::NotBuilt => skipped(id, Action::NotBuilt, None),
                 Evaluation::Blocked(why) => skipped(id, Action::Blocked, Some(why)),
@@ -249,20 +316,32 @@ impl Pipeline {
                     if had_run {
                         progress.info(format!("{id}: stale: {why}"));
                     }
-                    let remaining = budget.saturating_sub(started.elapsed());
-                    let weight_left: f64 =
-                        StageId::ALL[i..].iter().map(|s| s.budget_weight()).sum();
-                    let share = remaining.mul_f64(id.budget_weight() / weight_left);
-                    let deadline = Instant::now() + share;
-                    run_stage(
+                    // The stages from this one on share what is left.
+                    let rest: Vec<&dyn Stage> = std::iter::once(stage.as_ref())
+                        .chain(runs.iter().filter(|s| s.id() > id).map(|s| s.as_ref()))
+                        .collect();
+                    let replan = crate::plan::plan(
                         film,
-                        stage.as_ref(),
-                        *inputs,
-                        deadline,
-                        progress,
+                        &rest,
+                        &calibration.speeds,
+                        budget_s(film),
+                        started.elapsed().as_secs_f64(),
+                    )?;
+                    let planned = replan.planned(id).expect("the stage is in its plan");
+                    let run = StageRun {
                         why,
-                        adopt,
-                    )?
+                        adopt_edits: adopt,
+                        planned: Planned {
+                            planned_s: planned.planned_s,
+                            intent: planned.intent.clone(),
+                        },
+                    };
+                    let (report, seen) =
+                        run_stage(film, stage.as_ref(), *inputs, run, &calibration.speeds, progress)?;
+                    if !calibration.observe(&seen).is_empty() {
+                        calibration.save(&crate::plan::calibration::path())?;
+                    }
+                    report
                 }
             };
             progress.info(describe(&report));
@@ -271,7 +350,8 @@ impl Pipeline {
         Ok(reports)
     }
 
-    /// Reruns one stage even when it is fresh; the stages downstream of it become stale.
+    /// Reruns one stage even when it is fresh, with the share a whole make would plan for it;
+    /// the stages downstream of it become stale.
     pub fn run_one(&self, film: &Film, id: StageId, progress: &Progress) -> Result<StageReport> {
         let (stage, inputs) = match self.evaluate(film, id)? {
             Evaluation::NotBuilt => {
@@ -280,32 +360,60 @@ impl Pipeline {
             Evaluation::Blocked(why) => bail!("{id} cannot run yet: {why}"),
             Evaluation::Ready { stage, inputs, .. } => (stage, inputs),
         };
-        let deadline = Instant::now()
-            + Duration::from_secs_f64(film.settings.hours * 3600.0 * id.budget_weight())
-                .max(Duration::from_secs(60));
-        let report = run_stage(
-            film,
-            stage.as_ref(),
-            *inputs,
-            deadline,
-            progress,
-            "rerun asked for".into(),
-            false,
-        )?;
+        let mut calibration = self.calibration(film, progress)?;
+        let all: Vec<Box<dyn Stage>> = StageId::ALL.iter().filter_map(|&s| (self.stages)(s)).collect();
+        let plan = crate::plan::plan(film, &refs(&all), &calibration.speeds, budget_s(film), 0.0)?;
+        let planned = plan.planned(id).expect("every built stage is planned");
+        let run = StageRun {
+            why: "rerun asked for".into(),
+            adopt_edits: false,
+            planned: Planned {
+                planned_s: planned.planned_s,
+                intent: planned.intent.clone(),
+            },
+        };
+        let (report, seen) =
+            run_stage(film, stage.as_ref(), *inputs, run, &calibration.speeds, progress)?;
+        if !calibration.observe(&seen).is_empty() {
+            calibration.save(&crate::plan::calibration::path())?;
+        }
         progress.info(describe(&report));
         Ok(report)
     }
 }
 
+/// The plan a make starts from, beside film.toml.
+pub const PLAN_FILE: &str = "plan.json";
+
+fn budget_s(film: &Film) -> f64 {
+    film.settings.hours * 3600.0
+}
+
+fn refs(stages: &[Box<dyn Stage>]) -> Vec<&dyn Stage> {
+    stages.iter().map(|s| s.as_ref()).collect()
+}
+
+/// Why a stage runs, and what the plan gives it.
+struct StageRun {
+    why: String,
+    adopt_edits: bool,
+    planned: Planned,
+}
+
+/// Runs one stage and records its manifest; returns its report and the rates it saw.
 fn run_stage(
     film: &Film,
     stage: &dyn Stage,
     inputs: StageInputs,
-    deadline: Instant,
+    run: StageRun,
+    speeds: &Speeds,
     progress: &Progress,
-    why: String,
-    adopt_edits: bool,
-) -> Result<StageReport> {
+) -> Result<(StageReport, Speeds)> {
+    let StageRun {
+        why,
+        adopt_edits,
+        planned,
+    } = run;
     let id = stage.id();
     let dir = film.stage_dir(id.name());
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -322,13 +430,19 @@ fn run_stage(
                 .with_context(|| format!("cannot remove {}", manifest_path.display()))?;
         }
     }
-    progress.info(format!("{id}: running ({why})"));
+    progress.info(format!(
+        "{id}: running ({why}); planned {:.0} s: {}",
+        planned.planned_s, planned.intent.summary
+    ));
     let started_wall = SystemTime::now();
     let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(planned.planned_s.max(0.0));
     let ctx = StageContext {
         film,
         dir: dir.clone(),
         deadline,
+        planned_s: planned.planned_s,
+        speeds,
         progress,
     };
     // Twice its share and five minutes more (a tiny budget still gets its film): past that
@@ -367,16 +481,19 @@ fn run_stage(
         started: humantime::format_rfc3339_seconds(started_wall).to_string(),
         finished,
         duration_s: duration,
+        planned: Some(planned),
         notes: outcome.notes,
     };
     manifest.save(&dir)?;
-    Ok(StageReport {
+    let seen: Speeds = serde_json::from_value(manifest.notes[RATES_NOTE].clone()).unwrap_or_default();
+    let report = StageReport {
         stage: id,
         action: Action::Ran,
         reason: Some(why),
         duration_s: Some(duration),
         outputs: manifest.outputs.iter().map(|o| o.path.clone()).collect(),
-    })
+    };
+    Ok((report, seen))
 }
 
 /// The manifest note listing the editable outputs that hold a hand edit the stage took in.
