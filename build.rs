@@ -22,4 +22,31 @@ fn main() {
         (None, _) => "libavfilter.so".to_owned(),
     };
     println!("cargo:rustc-env=BENJAMIN_AVFILTER_LIBRARY={name}");
+    embed_corpora();
+}
+
+/// Lists the shipped screenplay corpora (`corpora/<genre>/*.fountain`) for `include_str!`:
+/// the screenplay stage fine-tunes on its genre's part without reading the source tree.
+fn embed_corpora() {
+    println!("cargo:rerun-if-changed=corpora");
+    let mut code = String::from("&[\n");
+    for genre in ["noir", "scifi", "romance"] {
+        let dir = std::path::Path::new("corpora").join(genre);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "fountain"));
+        files.sort();
+        for file in files {
+            let path = std::fs::canonicalize(&file).expect("a corpus file has a path");
+            code += &format!(
+                "    ({genre:?}, include_str!({:?})),\n",
+                path.display().to_string()
+            );
+        }
+    }
+    code += "]\n";
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out.join("corpora.rs"), code).expect("OUT_DIR is writable");
 }

@@ -62,7 +62,6 @@ impl StageId {
             Cut => &[Screenplay, Voice, Shots, Faces, Music],
         }
     }
-
 }
 
 impl fmt::Display for StageId {

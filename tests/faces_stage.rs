@@ -6,6 +6,7 @@ mod common;
 use common::CONSENT;
 
 use benjamin::edl::EdlFragment;
+use benjamin::faces::stage::FacesRun;
 use benjamin::faces::synth::{background, draw_face, face_picture, Look, Pose};
 use benjamin::film::{Film, FilmSettings, Genre};
 use benjamin::media::mp4::{Mp4Options, Mp4Writer};
@@ -89,6 +90,51 @@ fn film(dir: &Path) -> Film {
     film
 }
 
+/// A run that pastes whatever the model paints: the tests' models train for seconds, far
+/// from a face good enough for a film (the quality gate has its own test).
+fn shown_from(deadline: Instant) -> FacesRun {
+    FacesRun {
+        min_ssim: 0.0,
+        ..FacesRun::until(deadline)
+    }
+}
+
+/// A model below the quality bar pastes nothing: the shots keep their faces, and the
+/// manifest notes say why, with the SSIM it reached.
+#[test]
+fn a_model_that_cannot_paint_a_face_pastes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let film = film(dir.path());
+    let out = film.stage_dir("faces");
+    let run = FacesRun {
+        min_ssim: 1.01,
+        ..FacesRun::until(Instant::now() + Duration::from_secs(2))
+    };
+    let outcome =
+        benjamin::faces::stage::run_stage(&film, &out, &run, &Progress::hidden()).unwrap();
+    assert_eq!(outcome.notes["swapped"], 0, "{}", outcome.notes);
+    let why = outcome.notes["why_none"].as_str().unwrap();
+    assert!(why.contains("SSIM") && why.contains("held-out"), "{why}");
+    let ssim = outcome.notes["held_out_ssim"].as_f64().unwrap();
+    assert!((-1.0..1.0).contains(&ssim), "{ssim}");
+    let frag: EdlFragment =
+        serde_json::from_slice(&std::fs::read(out.join("edl.json")).unwrap()).unwrap();
+    assert!(
+        frag.shots.iter().all(|s| !s.source.starts_with("clips")),
+        "{frag:?}"
+    );
+
+    // Too little time for a good swap: no scan at all, and the reason given.
+    let run = FacesRun {
+        too_short: Some("10 s is too little".into()),
+        ..FacesRun::until(Instant::now())
+    };
+    let outcome =
+        benjamin::faces::stage::run_stage(&film, &out, &run, &Progress::hidden()).unwrap();
+    assert_eq!(outcome.notes["swapped"], 0);
+    assert_eq!(outcome.notes["why_none"], "10 s is too little");
+}
+
 /// The stage swaps the actor into the shot with a face, passes the other through, and
 /// writes a fragment the cut can use.
 #[test]
@@ -96,9 +142,13 @@ fn the_stage_swaps_faces_into_new_clips() {
     let dir = tempfile::tempdir().unwrap();
     let film = film(dir.path());
     let out = film.stage_dir("faces");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let outcome =
-        benjamin::faces::stage::run_stage(&film, &out, deadline, &Progress::hidden()).unwrap();
+    let outcome = benjamin::faces::stage::run_stage(
+        &film,
+        &out,
+        &shown_from(Instant::now() + Duration::from_secs(5)),
+        &Progress::hidden(),
+    )
+    .unwrap();
     assert_eq!(outcome.notes["swapped"], 1, "{}", outcome.notes);
     let frag: EdlFragment =
         serde_json::from_slice(&std::fs::read(out.join("edl.json")).unwrap()).unwrap();
@@ -122,8 +172,13 @@ fn the_stage_swaps_faces_into_new_clips() {
     // A second run from the same inputs keeps the model and the clip: nothing is redone.
     let clip = out.join("clips/001.mp4");
     let written = std::fs::metadata(&clip).unwrap().modified().unwrap();
-    let again = benjamin::faces::stage::run_stage(&film, &out, Instant::now(), &Progress::hidden())
-        .unwrap();
+    let again = benjamin::faces::stage::run_stage(
+        &film,
+        &out,
+        &shown_from(Instant::now()),
+        &Progress::hidden(),
+    )
+    .unwrap();
     assert_eq!(again.notes["swapped"], 1, "{}", again.notes);
     assert_eq!(
         again.notes["training"]["steps"], outcome.notes["training"]["steps"],
@@ -139,8 +194,13 @@ fn the_stage_swaps_faces_into_new_clips() {
     let mut settings = film.settings.clone();
     settings.hours *= 2.0;
     let film = Film::save(&film.dir, &settings).unwrap();
-    let more = benjamin::faces::stage::run_stage(&film, &out, Instant::now(), &Progress::hidden())
-        .unwrap();
+    let more = benjamin::faces::stage::run_stage(
+        &film,
+        &out,
+        &shown_from(Instant::now()),
+        &Progress::hidden(),
+    )
+    .unwrap();
     assert!(
         more.notes["training"]["resumed_from"].as_u64().unwrap() >= 30,
         "{}",
@@ -161,7 +221,7 @@ fn the_stage_refuses_an_actor_without_consent() {
     let Err(err) = benjamin::faces::stage::run_stage(
         &film,
         &film.stage_dir("faces"),
-        Instant::now(),
+        &FacesRun::until(Instant::now()),
         &Progress::hidden(),
     ) else {
         panic!("the stage ran without consent");

@@ -154,7 +154,8 @@ fn texture(picture: &mut frame::Video, i: usize) {
     for y in 0..h {
         for x in 0..w {
             let (bx, by) = ((x + 3 * i) / 8, y / 8);
-            let mut v = (bx as u32).wrapping_mul(0x9e37_79b9) ^ (by as u32).wrapping_mul(0x85eb_ca6b);
+            let mut v =
+                (bx as u32).wrapping_mul(0x9e37_79b9) ^ (by as u32).wrapping_mul(0x85eb_ca6b);
             v ^= v >> 15;
             luma[y * stride + x] = 40 + (v % 160) as u8 + ((x + y) / 64) as u8 % 16;
         }

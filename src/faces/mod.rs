@@ -8,6 +8,7 @@
 
 pub mod actors;
 pub mod align;
+pub mod budget;
 pub mod casting;
 pub mod cli;
 pub mod convert;

@@ -17,6 +17,7 @@ use anyhow::Result;
 use candle_core::Device;
 
 use super::actors::{self, Actor};
+use super::budget;
 use super::casting::{Casting, SHOTS_IDENTITY};
 use super::convert::{convert_shots, seconds_per_frame, SwapPlan};
 use super::model::{ModelConfig, SwapModel};
@@ -28,7 +29,9 @@ use crate::fsutil;
 use crate::items::{key_of, Items};
 use crate::manifest::StageInputs;
 use crate::progress::Progress;
-use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
+use crate::stage::{
+    hash_inputs, Blocked, Estimate, Intent, Speeds, Stage, StageContext, StageId, StageOutcome,
+};
 use crate::vision::image::Planar;
 use crate::vision::mtcnn::Mtcnn;
 
@@ -49,7 +52,7 @@ pub fn load_shots(film: &Film) -> Result<Vec<Shot>> {
     Ok(EdlFragment::load(&film.stage_dir(StageId::Shots.name()))?.shots)
 }
 
-fn actors_of(film: &Film) -> Result<Vec<Actor>> {
+pub(super) fn actors_of(film: &Film) -> Result<Vec<Actor>> {
     match &film.settings.actors {
         Some(dir) => actors::list(dir),
         None => Ok(Vec::new()),
@@ -107,7 +110,46 @@ impl Stage for FacesStage {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
-        run_stage(ctx.film, &ctx.dir, ctx.deadline, ctx.progress)
+        let plan = budget::choose(ctx.film, ctx.speeds, ctx.planned_s);
+        let run = FacesRun {
+            deadline: ctx.deadline,
+            min_ssim: budget::GOOD_SSIM,
+            too_short: plan.too_short,
+        };
+        run_stage(ctx.film, &ctx.dir, &run, ctx.progress)
+    }
+
+    fn estimate(&self, film: &Film, speeds: &Speeds) -> Result<Estimate> {
+        Ok(budget::estimate(film, speeds))
+    }
+
+    fn intent(&self, film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
+        budget::intent(film, speeds, seconds)
+    }
+
+    fn calibrate(&self, film: &Film, scratch: &Path) -> Result<Speeds> {
+        budget::calibrate(film, scratch)
+    }
+}
+
+/// How a run of the stage is bounded.
+pub struct FacesRun {
+    pub deadline: Instant,
+    /// The held-out SSIM a model must reach before its faces are pasted.
+    pub min_ssim: f32,
+    /// Set when the plan left too little time for a good swap: the shots keep their faces,
+    /// and this says why.
+    pub too_short: Option<String>,
+}
+
+impl FacesRun {
+    /// A run that swaps until `deadline`, pasting only faces good enough to show.
+    pub fn until(deadline: Instant) -> Self {
+        FacesRun {
+            deadline,
+            min_ssim: budget::GOOD_SSIM,
+            too_short: None,
+        }
     }
 }
 
@@ -115,9 +157,10 @@ impl Stage for FacesStage {
 pub fn run_stage(
     film: &Film,
     dir: &Path,
-    deadline: Instant,
+    run: &FacesRun,
     progress: &Progress,
 ) -> Result<StageOutcome> {
+    let deadline = run.deadline;
     let started = Instant::now();
     let shots = load_shots(film)?;
     let actors = actors_of(film)?;
@@ -130,7 +173,7 @@ pub fn run_stage(
 
     let det = Mtcnn::embedded(&training.device)?;
     // Nobody to swap in: no need to look for faces (minutes of work on a long film).
-    let (scans, shot_crops) = if casting.used.is_empty() {
+    let (scans, shot_crops) = if casting.used.is_empty() || run.too_short.is_some() {
         (vec![ShotScan::default(); shots.len()], Vec::new())
     } else {
         let want_crops = training.earlier.is_none();
@@ -148,14 +191,34 @@ pub fn run_stage(
         })
         .collect();
     let clips_dir = dir.join(CLIPS_DIR);
-    if let Some(why) = why_none_swapped(registered, &casting, &scans, &plans) {
+    let mut why_none = why_none_swapped(registered, &casting, &scans, &plans).map(String::from);
+    if !casting.used.is_empty() {
+        why_none = run.too_short.clone().or(why_none);
+    }
+    let mut trained = None;
+    if why_none.is_none() {
+        let sets = || training_sets(&det, &casting, shot_crops, r);
+        let (model, report) = training.model(sets, frames_to_swap(&scans, &plans), progress)?;
+        let judged: Vec<String> = casting.used.iter().map(|a| a.id.clone()).collect();
+        notes["held_out_ssim"] = serde_json::json!(report.held_out_ssim);
+        notes["min_ssim"] = serde_json::json!(run.min_ssim);
+        match report.held_out_ssim {
+            Some(q) if q < run.min_ssim => {
+                why_none = Some(format!(
+                    "the swap model reached SSIM {q:.3} on held-out faces of {}, below the {:.2} a face needs to be shown; it needs longer training: give the film more --hours",
+                    judged.join(", "),
+                    run.min_ssim
+                ));
+            }
+            _ => trained = Some((model, report)),
+        }
+    }
+    if let Some(why) = &why_none {
         progress.info(format!("faces: shots pass through unchanged: {why}"));
         notes["swapped"] = serde_json::json!(0);
         notes["why_none"] = serde_json::json!(why);
         Items::<f64>::open(&clips_dir).prune()?;
-    } else {
-        let sets = || training_sets(&det, &casting, shot_crops, r);
-        let (model, report) = training.model(sets, frames_to_swap(&scans, &plans), progress)?;
+    } else if let Some((model, report)) = trained {
         let model_id = fsutil::hash_file(&training.dir.join(GENERATOR))?;
         let clips = convert_shots(
             &model, &model_id, &shots, &scans, &plans, &clips_dir, progress,
@@ -255,12 +318,18 @@ impl Training {
                 (train::load_model(&self.dir, &self.device)?, report)
             }
             None => {
-                let sets = sets()?;
+                let mut sets = sets()?;
+                let held = budget::hold_out(&mut sets);
                 let mut trainer = Trainer::open(&self.config, Some(&self.dir), &self.device)?;
                 let per_frame = seconds_per_frame(&trainer.model, &sets[0].faces[0])?;
                 let left = seconds_left(self.deadline) - per_frame * frames as f64;
                 let seconds = (left * 0.9).max(0.0);
-                let report = train_for(&mut trainer, &sets, self.seed, seconds, progress)?;
+                let mut report = train_for(&mut trainer, &sets, self.seed, seconds, progress)?;
+                let actors: Vec<String> = (self.config.identities.iter())
+                    .filter(|n| *n != SHOTS_IDENTITY)
+                    .cloned()
+                    .collect();
+                report.held_out_ssim = budget::held_out_ssim(&trainer.model, &held, &actors)?;
                 self.record
                     .put(GENERATOR, self.key.clone(), report.clone())?;
                 (trainer.model, report)

@@ -73,6 +73,9 @@ pub struct TrainReport {
     pub discriminator: f32,
     /// (step, mean reconstruction loss over identities), every few steps, across runs.
     pub history: Vec<(usize, f32)>,
+    /// The lowest mean SSIM over the judged identities' held-out faces, after training.
+    #[serde(default)]
+    pub held_out_ssim: Option<f32>,
 }
 
 /// A random similarity and a smooth elastic distortion, as the deepfake trainers warp faces:

@@ -70,7 +70,9 @@ fn plan(args: FilmArgs, json: bool, progress: &Progress) -> Result<()> {
     let film = crate::film::request::resolve(args, Path::new("films"))?;
     let (plan, calibration) = Pipeline::default().plan(&film, progress)?;
     if json {
-        print_json(&serde_json::json!({"film": film.dir, "plan": plan, "calibration": calibration}));
+        print_json(
+            &serde_json::json!({"film": film.dir, "plan": plan, "calibration": calibration}),
+        );
         return Ok(());
     }
     let s = &film.settings;

@@ -231,7 +231,10 @@ impl Pipeline {
     fn stages_to_run(&self, film: &Film) -> Result<Vec<Box<dyn Stage>>> {
         let mut runs: Vec<Box<dyn Stage>> = Vec::new();
         for id in StageId::ALL {
-            let upstream_runs = id.upstream().iter().any(|u| runs.iter().any(|s| s.id() == *u));
+            let upstream_runs = id
+                .upstream()
+                .iter()
+                .any(|u| runs.iter().any(|s| s.id() == *u));
             let fresh = matches!(
                 self.evaluate(film, id)?,
                 Evaluation::Ready {
@@ -251,18 +254,15 @@ impl Pipeline {
     pub fn plan(&self, film: &Film, progress: &Progress) -> Result<(Plan, Calibration)> {
         let calibration = self.calibration(film, progress)?;
         let runs = self.stages_to_run(film)?;
-        let plan = crate::plan::plan(
-            film,
-            &refs(&runs),
-            &calibration.speeds,
-            budget_s(film),
-            0.0,
-        )?;
+        let plan = crate::plan::plan(film, &refs(&runs), &calibration.speeds, budget_s(film), 0.0)?;
         Ok((plan, calibration))
     }
 
     fn calibration(&self, film: &Film, progress: &Progress) -> Result<Calibration> {
-        let all: Vec<Box<dyn Stage>> = StageId::ALL.iter().filter_map(|&id| (self.stages)(id)).collect();
+        let all: Vec<Box<dyn Stage>> = StageId::ALL
+            .iter()
+            .filter_map(|&id| (self.stages)(id))
+            .collect();
         Calibration::current(film, &refs(&all), progress)
     }
 
@@ -288,7 +288,10 @@ impl Pipeline {
             for line in first.lines() {
                 progress.info(line);
             }
-            fsutil::write_atomic(&film.dir.join(PLAN_FILE), &serde_json::to_vec_pretty(&first)?)?;
+            fsutil::write_atomic(
+                &film.dir.join(PLAN_FILE),
+                &serde_json::to_vec_pretty(&first)?,
+            )?;
         }
         let mut reports = Vec::new();
         for id in StageId::ALL {
@@ -336,8 +339,14 @@ impl Pipeline {
                             intent: planned.intent.clone(),
                         },
                     };
-                    let (report, seen) =
-                        run_stage(film, stage.as_ref(), *inputs, run, &calibration.speeds, progress)?;
+                    let (report, seen) = run_stage(
+                        film,
+                        stage.as_ref(),
+                        *inputs,
+                        run,
+                        &calibration.speeds,
+                        progress,
+                    )?;
                     if !calibration.observe(&seen).is_empty() {
                         calibration.save(&crate::plan::calibration::path())?;
                     }
@@ -361,7 +370,10 @@ impl Pipeline {
             Evaluation::Ready { stage, inputs, .. } => (stage, inputs),
         };
         let mut calibration = self.calibration(film, progress)?;
-        let all: Vec<Box<dyn Stage>> = StageId::ALL.iter().filter_map(|&s| (self.stages)(s)).collect();
+        let all: Vec<Box<dyn Stage>> = StageId::ALL
+            .iter()
+            .filter_map(|&s| (self.stages)(s))
+            .collect();
         let plan = crate::plan::plan(film, &refs(&all), &calibration.speeds, budget_s(film), 0.0)?;
         let planned = plan.planned(id).expect("every built stage is planned");
         let run = StageRun {
@@ -372,8 +384,14 @@ impl Pipeline {
                 intent: planned.intent.clone(),
             },
         };
-        let (report, seen) =
-            run_stage(film, stage.as_ref(), *inputs, run, &calibration.speeds, progress)?;
+        let (report, seen) = run_stage(
+            film,
+            stage.as_ref(),
+            *inputs,
+            run,
+            &calibration.speeds,
+            progress,
+        )?;
         if !calibration.observe(&seen).is_empty() {
             calibration.save(&crate::plan::calibration::path())?;
         }
@@ -485,7 +503,8 @@ fn run_stage(
         notes: outcome.notes,
     };
     manifest.save(&dir)?;
-    let seen: Speeds = serde_json::from_value(manifest.notes[RATES_NOTE].clone()).unwrap_or_default();
+    let seen: Speeds =
+        serde_json::from_value(manifest.notes[RATES_NOTE].clone()).unwrap_or_default();
     let report = StageReport {
         stage: id,
         action: Action::Ran,

@@ -63,10 +63,9 @@ pub fn machine() -> String {
 /// Where this machine's record lives.
 pub fn path() -> PathBuf {
     let id = &fsutil::hash_bytes(machine().as_bytes())[..12];
-    crate::film::data_dir().join("calibration").join(format!(
-        "{id}-{}.json",
-        env!("CARGO_PKG_VERSION")
-    ))
+    crate::film::data_dir()
+        .join("calibration")
+        .join(format!("{id}-{}.json", env!("CARGO_PKG_VERSION")))
 }
 
 impl Calibration {
@@ -74,7 +73,9 @@ impl Calibration {
     pub fn load(path: &Path) -> Option<Calibration> {
         let c: Calibration = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
         let measured = humantime::parse_rfc3339(&c.measured).ok()?;
-        let age = SystemTime::now().duration_since(measured).unwrap_or_default();
+        let age = SystemTime::now()
+            .duration_since(measured)
+            .unwrap_or_default();
         let fresh = age < Duration::from_secs(STALE_AFTER_DAYS * 86_400);
         (c.format == FORMAT && fresh && c.benjamin == env!("CARGO_PKG_VERSION")).then_some(c)
     }

@@ -48,7 +48,9 @@ pub struct Plan {
 impl Plan {
     /// The seconds the planned work needs at least, with the reserve and what was spent.
     pub fn least_total_s(&self) -> f64 {
-        self.elapsed_s + self.reserve_s + self.stages.iter().map(|s| s.estimate.least_s).sum::<f64>()
+        self.elapsed_s
+            + self.reserve_s
+            + self.stages.iter().map(|s| s.estimate.least_s).sum::<f64>()
     }
 
     pub fn planned(&self, id: StageId) -> Option<&StagePlan> {
@@ -252,7 +254,10 @@ mod tests {
         assert!((small.seconds[0] - 39.0).abs() < 1e-9);
         let big = allot(160.0, &[open(10.0, f64::INFINITY, 1.0), swap]);
         // 149 spare: 50 buy the swap, 99 are shared 1:2.
-        assert!((big.seconds[1] - (1.0 + 50.0 + 66.0)).abs() < 1e-9, "{big:?}");
+        assert!(
+            (big.seconds[1] - (1.0 + 50.0 + 66.0)).abs() < 1e-9,
+            "{big:?}"
+        );
         assert!((big.seconds[0] - 43.0).abs() < 1e-9, "{big:?}");
     }
 

@@ -4,8 +4,10 @@
 pub mod cast;
 pub mod cli;
 pub mod corpus;
+pub mod drafts;
 pub mod fountain;
 pub mod lm;
 pub mod stage;
+pub mod tune;
 
 pub use stage::ScreenplayStage;

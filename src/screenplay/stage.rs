@@ -10,10 +10,13 @@ use super::fountain::{self, Element, Scene, Screenplay};
 use super::lm::draft::write_draft;
 use super::lm::sample::{Constraints, DraftRequest};
 use super::lm::{ModelBundle, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use super::{drafts, tune};
 use crate::film::{Film, FilmSettings};
 use crate::fsutil;
 use crate::manifest::StageInputs;
-use crate::stage::{Stage, StageContext, StageId, StageOutcome};
+use crate::stage::{
+    Estimate, Intent, Speeds, Stage, StageContext, StageId, StageOutcome, RATES_NOTE,
+};
 
 pub const FOUNTAIN_FILE: &str = "screenplay.fountain";
 pub const JSON_FILE: &str = "screenplay.json";
@@ -83,27 +86,53 @@ fn model_hash(film: &Film) -> Result<String> {
     }
 }
 
+/// The files of a built-in model: config, weights, tokenizer (the adapters take their
+/// base's), and what to call it in errors.
+pub struct BuiltIn {
+    pub config: &'static str,
+    pub weights: &'static [u8],
+    pub tokenizer: Option<&'static str>,
+    pub name: &'static str,
+}
+
+/// The built-in model a film's setting names, or the model folder it names instead.
+pub fn built_in(setting: Option<&Path>) -> std::result::Result<BuiltIn, &Path> {
+    match choice(setting) {
+        ModelChoice::Adapters => Ok(BuiltIn {
+            config: embedded::adapters::CONFIG,
+            weights: embedded::adapters::WEIGHTS,
+            tokenizer: None,
+            name: "the built-in screenplay adapters",
+        }),
+        ModelChoice::Gpt => Ok(BuiltIn {
+            config: embedded::gpt::CONFIG,
+            weights: embedded::gpt::WEIGHTS,
+            tokenizer: Some(embedded::gpt::TOKENIZER),
+            name: "the built-in screenplay GPT",
+        }),
+        ModelChoice::Folder(dir) => Err(dir),
+    }
+}
+
 /// The model a film uses (see [`choice`]).
 pub fn load_model(setting: Option<&Path>) -> Result<ModelBundle> {
+    load_model_with(setting, None)
+}
+
+/// The model a film uses, with `weights` in place of a built-in model's own (its genre's
+/// fine-tuned ones).
+pub fn load_model_with(setting: Option<&Path>, weights: Option<&[u8]>) -> Result<ModelBundle> {
     let device = crate::nn::device();
-    match choice(setting) {
-        ModelChoice::Adapters => ModelBundle::from_parts(
-            embedded::adapters::CONFIG,
-            embedded::adapters::WEIGHTS,
+    match built_in(setting) {
+        Ok(b) => ModelBundle::from_parts(
+            b.config,
+            weights.unwrap_or(b.weights),
+            b.tokenizer,
             None,
-            None,
-            "the built-in screenplay adapters",
+            b.name,
             &device,
         ),
-        ModelChoice::Gpt => ModelBundle::from_parts(
-            embedded::gpt::CONFIG,
-            embedded::gpt::WEIGHTS,
-            Some(embedded::gpt::TOKENIZER),
-            None,
-            "the built-in screenplay GPT",
-            &device,
-        ),
-        ModelChoice::Folder(dir) => ModelBundle::load_dir(dir, &device),
+        Err(dir) => ModelBundle::load_dir(dir, &device),
     }
 }
 
@@ -393,16 +422,50 @@ impl Stage for ScreenplayStage {
 
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
         let s = &ctx.film.settings;
-        let bundle = load_model(s.screenplay_model.as_deref())?;
+        let plan = drafts::choose(ctx.film, ctx.speeds, ctx.planned_s);
+        let mut seen = Speeds::default();
+        let hash = model_hash(ctx.film)?;
+        let tuned = match plan.tune_s > 0.0 {
+            true => tune::tune(s, &hash, plan.tune_s, ctx.progress)?,
+            false => None,
+        };
+        if let Some(t) = tuned.as_ref().filter(|t| t.seconds > 30.0) {
+            seen.set(drafts::TRAINED, t.train_tokens_per_second);
+        }
+        let started = Instant::now();
+        let weights = tune::tuned_weights(s.genre, &hash);
+        let bundle = load_model_with(s.screenplay_model.as_deref(), weights.as_deref())?;
+        seen.set(drafts::LOADS, 1.0 / started.elapsed().as_secs_f64());
         let req = request(&ctx.film.settings);
-        let (screenplay, stats) =
-            write_screenplay(&bundle, &req, Some(ctx.deadline), ctx.progress)?;
+        let (screenplay, ranking, drafted) =
+            drafts::write_drafts(&bundle, &req, &plan, ctx.deadline, &ctx.dir, ctx.progress)?;
+        seen.0.extend(drafted.0);
+        let ranking_path = ctx.dir.join(drafts::RANKING_FILE);
+        fsutil::write_atomic(&ranking_path, &serde_json::to_vec_pretty(&ranking)?)?;
         let text = fountain::write(&screenplay);
         let mut outcome = Self::write_outputs(ctx, &screenplay, Some(&text))?;
-        outcome.notes["model"] = serde_json::json!(bundle.hash);
-        outcome.notes["parameters"] = serde_json::json!(bundle.model.parameter_count());
-        outcome.notes["sampling"] = serde_json::to_value(&stats)?;
+        outcome.outputs.push(ranking_path);
+        let n = &mut outcome.notes;
+        n["model"] = serde_json::json!(bundle.hash);
+        n["parameters"] = serde_json::json!(bundle.model.parameter_count());
+        n["drafts"] = serde_json::json!(ranking.len());
+        n["critic"] = serde_json::to_value(&ranking[0])?;
+        n["genre"] = serde_json::to_value(tune::record(s.genre, &hash))?;
+        n["tuned"] = serde_json::to_value(&tuned)?;
+        n[RATES_NOTE] = serde_json::to_value(&seen)?;
         Ok(outcome)
+    }
+
+    fn estimate(&self, film: &Film, speeds: &Speeds) -> Result<Estimate> {
+        Ok(drafts::estimate(film, speeds))
+    }
+
+    fn intent(&self, film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
+        drafts::intent(film, speeds, seconds)
+    }
+
+    fn calibrate(&self, film: &Film, _scratch: &Path) -> Result<Speeds> {
+        drafts::calibrate(film)
     }
 
     fn editable(&self) -> &[&str] {

@@ -314,6 +314,35 @@ pub fn train(
     progress: &Progress,
     base: Option<&Base>,
 ) -> Result<TrainReport> {
+    let start = Start {
+        base,
+        ..Default::default()
+    };
+    train_from(docs, tokenizer, opts, out, progress, &start)
+}
+
+/// Where a training run starts.
+#[derive(Default)]
+pub struct Start<'a> {
+    /// The pretrained base the adapters sit on.
+    pub base: Option<&'a Base>,
+    /// Weights to start from when the folder holds no checkpoint (fine-tuning a model).
+    pub weights: Option<&'a [u8]>,
+    /// A resumed run whose schedule has ended starts a new one for this budget (fine-tuning
+    /// that goes on film after film), instead of stopping at once.
+    pub extend: bool,
+}
+
+/// [`train`] from a [`Start`].
+pub fn train_from(
+    docs: &[Document],
+    tokenizer: &ScreenplayTokenizer,
+    opts: &TrainOptions,
+    out: &Path,
+    progress: &Progress,
+    start: &Start,
+) -> Result<TrainReport> {
+    let base = start.base;
     let started = Instant::now();
     let budget = Duration::from_secs_f64(opts.budget_s);
     let dir = TrainDir(out.to_path_buf());
@@ -329,11 +358,18 @@ pub fn train(
         .ok()
         .and_then(|t| serde_json::from_str::<TrainOptions>(&t).ok())
         .is_some_and(|o| o.config == opts.config);
-    let mut state = if same_shape {
-        load_checkpoint(&dir.checkpoint(), &model, &mut opt)?.unwrap_or_default()
-    } else {
-        TrainState::default()
+    let mut state = match same_shape {
+        true => load_checkpoint(&dir.checkpoint(), &model, &mut opt)?,
+        false => None,
     };
+    match (&mut state, start.weights) {
+        (Some(s), _) if start.extend => s.total_steps = 0,
+        (None, Some(weights)) => {
+            crate::nn::load_weights(&model.varmap, weights, "the starting weights")?
+        }
+        _ => {}
+    }
+    let mut state = state.unwrap_or_default();
     let resumed_from = (state.step > 0).then_some(state.step);
     if let Some(step) = resumed_from {
         progress.info(format!(

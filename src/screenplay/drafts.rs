@@ -1,0 +1,292 @@
+//! What time buys the screenplay: several drafts, ranked by a critic, the best one kept.
+//!
+//! The critic scores a draft by how likely the model finds it (its mean loss per token: word
+//! salad scores badly), how near its cast is to the size asked for, whether it says the line
+//! and shows the prop, and how near its length is to the film's. The ranking is written
+//! beside the screenplay (`drafts.json`), and each finished draft is kept as an item, so a
+//! killed stage does not write it again.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::fountain::{self, Screenplay};
+use super::lm::sample::DraftRequest;
+use super::lm::tokenizer::genre_token;
+use super::lm::ModelBundle;
+use super::stage::{check_constraints, write_screenplay, WriteStats};
+use super::tune;
+use crate::film::Film;
+use crate::fsutil;
+use crate::items::{key_of, Items};
+use crate::progress::Progress;
+use crate::stage::{Estimate, Intent, Speeds};
+
+/// The ranking beside the screenplay.
+pub const RANKING_FILE: &str = "drafts.json";
+/// The folder of finished drafts.
+pub const DRAFTS_DIR: &str = "drafts";
+/// More drafts than this add little: the critic's top pick rarely changes.
+pub const MOST_DRAFTS: usize = 4;
+
+/// Sampling speed (tokens per second) of the built-in adapters on the 2-core reference
+/// machine, until this machine's is measured.
+const FALLBACK_TOKENS_PER_S: f64 = 28.0;
+/// Scoring speed (tokens per second through the model, no sampling) likewise.
+const FALLBACK_SCORED_PER_S: f64 = 100.0;
+/// Loading the model, likewise (seconds).
+const FALLBACK_LOAD_S: f64 = 15.0;
+/// Tokens a minute of screenplay takes (a page is about 1500 characters, 5 per token).
+const TOKENS_PER_MINUTE: f64 = 330.0;
+
+/// The units of the stage's speeds: tokens sampled, tokens scored, models loaded (per second).
+pub const SAMPLED: &str = "screenplay.tokens";
+pub const SCORED: &str = "screenplay.scored_tokens";
+pub const LOADS: &str = "screenplay.loads";
+/// Fine-tuning: tokens trained on per second (evaluation and saving included).
+pub const TRAINED: &str = "screenplay.train_tokens";
+const FALLBACK_TRAINED_PER_S: f64 = 55.0;
+
+/// What the screenplay stage does with its seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DraftPlan {
+    pub drafts: usize,
+    pub tokens_per_draft: usize,
+    pub seconds_per_draft: f64,
+    /// Seconds of fine-tuning on the genre before drafting (0: none).
+    pub tune_s: f64,
+}
+
+fn load_s(speeds: &Speeds) -> f64 {
+    1.0 / speeds.rate(LOADS, 1.0 / FALLBACK_LOAD_S)
+}
+
+fn seconds_per_draft(film: &Film, speeds: &Speeds) -> (usize, f64) {
+    let tokens = (film.settings.minutes * TOKENS_PER_MINUTE).ceil() as usize;
+    let seconds = speeds.seconds(SAMPLED, tokens as f64, FALLBACK_TOKENS_PER_S)
+        + speeds.seconds(SCORED, tokens as f64, FALLBACK_SCORED_PER_S);
+    (tokens, seconds)
+}
+
+pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
+    let (_, per_draft) = seconds_per_draft(film, speeds);
+    let more_drafts = (MOST_DRAFTS - 1) as f64 * per_draft;
+    Estimate {
+        least_s: load_s(speeds) + per_draft,
+        better_from_s: 0.0,
+        better_upto_s: if tune::can_tune(&film.settings) {
+            f64::INFINITY
+        } else {
+            more_drafts
+        },
+        weight: 0.3,
+    }
+}
+
+pub fn choose(film: &Film, speeds: &Speeds, seconds: f64) -> DraftPlan {
+    let (tokens, per_draft) = seconds_per_draft(film, speeds);
+    let extra = (seconds - load_s(speeds) - per_draft).max(0.0);
+    let drafts_in = |s: f64| ((s / per_draft).floor() as usize).min(MOST_DRAFTS - 1);
+    // Half the extra buys drafts and half fine-tuning, when a session fits in its half.
+    let (mut more, mut tune_s) = (drafts_in(extra), 0.0);
+    if tune::can_tune(&film.settings) {
+        let half = drafts_in(extra * 0.5);
+        let rest = extra - half as f64 * per_draft;
+        if rest >= tune::LEAST_SESSION_S {
+            (more, tune_s) = (half, rest);
+        }
+    }
+    DraftPlan {
+        drafts: 1 + more,
+        tokens_per_draft: tokens,
+        seconds_per_draft: per_draft,
+        tune_s,
+    }
+}
+
+pub fn intent(film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
+    let p = choose(film, speeds, seconds);
+    let mut summary = String::new();
+    if p.tune_s > 0.0 {
+        let steps = (p.tune_s - tune::EVAL_ALLOWANCE_S).max(0.0)
+            * speeds.rate(TRAINED, FALLBACK_TRAINED_PER_S)
+            / tune::TOKENS_PER_STEP as f64;
+        summary += &format!(
+            "fine-tune on {} for ~{:.0} s (~{steps:.0} steps), then ",
+            film.settings.genre, p.tune_s
+        );
+    }
+    summary += &if p.drafts == 1 {
+        format!(
+            "write 1 draft of ~{} tokens (~{:.0} s)",
+            p.tokens_per_draft, p.seconds_per_draft
+        )
+    } else {
+        format!(
+            "write {} drafts of ~{} tokens (~{:.0} s each) and keep the one the critic ranks first",
+            p.drafts, p.tokens_per_draft, p.seconds_per_draft
+        )
+    };
+    Ok(Intent {
+        summary,
+        details: serde_json::to_value(&p)?,
+    })
+}
+
+/// The model's loading, sampling and scoring speeds, on a short draft.
+pub fn calibrate(film: &Film) -> Result<Speeds> {
+    let started = Instant::now();
+    let bundle = super::stage::load_model(film.settings.screenplay_model.as_deref())?;
+    let mut speeds = Speeds::default();
+    speeds.set(LOADS, 1.0 / started.elapsed().as_secs_f64());
+    let mut req = super::stage::request(&film.settings);
+    req.max_tokens = 48;
+    let (s, stats) = write_screenplay(&bundle, &req, None, &Progress::hidden())?;
+    speeds.set(SAMPLED, stats.tokens_per_second);
+    let text = fountain::write(&s);
+    let started = Instant::now();
+    let scored = mean_loss(&bundle, &req, &text)?.1;
+    speeds.set(SCORED, scored as f64 / started.elapsed().as_secs_f64());
+    Ok(speeds)
+}
+
+/// A draft's marks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Critique {
+    pub draft: usize,
+    pub seed: u64,
+    /// Mean loss per token under the model (lower reads more like a screenplay).
+    pub loss: f32,
+    pub cast: usize,
+    pub cast_asked: usize,
+    pub constraints_met: bool,
+    pub estimated_seconds: f64,
+    pub target_seconds: f64,
+    /// Higher is better.
+    pub score: f64,
+    pub tokens: usize,
+    pub tokens_per_second: f64,
+}
+
+impl Critique {
+    fn new(
+        bundle: &ModelBundle,
+        req: &DraftRequest,
+        draft: usize,
+        s: &Screenplay,
+        stats: &WriteStats,
+    ) -> Result<(Critique, usize)> {
+        let (loss, scored) = mean_loss(bundle, req, &fountain::write(s))?;
+        let cast_asked = req.constraints.cast.len().max(1);
+        let constraints_met = check_constraints(s, &req.constraints).is_ok();
+        let length_off = (s.estimated_seconds / req.target_seconds.max(1.0) - 1.0).abs();
+        let cast_off = (s.characters.len() as f64 - cast_asked as f64).abs() / cast_asked as f64;
+        // Weighed so that a tenth of a nat per token is worth a length 20% off.
+        let score = -(loss as f64)
+            - 0.5 * length_off
+            - 0.25 * cast_off
+            - if constraints_met { 0.0 } else { 1.0 };
+        let critique = Critique {
+            draft,
+            seed: req.seed,
+            loss,
+            cast: s.characters.len(),
+            cast_asked,
+            constraints_met,
+            estimated_seconds: s.estimated_seconds,
+            target_seconds: req.target_seconds,
+            score,
+            tokens: stats.tokens,
+            tokens_per_second: stats.tokens_per_second,
+        };
+        Ok((critique, scored))
+    }
+}
+
+/// The draft's mean loss per token under the model, over windows of its context, and the
+/// tokens it scored.
+fn mean_loss(bundle: &ModelBundle, req: &DraftRequest, text: &str) -> Result<(f32, usize)> {
+    let tok = &bundle.tokenizer;
+    let mut ids = vec![tok.id(&genre_token(req.genre))];
+    ids.extend(tok.encode(text)?);
+    let window = bundle.config.context;
+    let device = &bundle.model.device;
+    let (mut total, mut count) = (0f64, 0usize);
+    for chunk in ids.windows(window + 1).step_by(window) {
+        let n = chunk.len() - 1;
+        let x = Tensor::new(&chunk[..n], device)?.unsqueeze(0)?;
+        let y = Tensor::new(&chunk[1..], device)?.unsqueeze(0)?;
+        total += bundle.model.loss(&x, &y)?.to_scalar::<f32>()? as f64 * n as f64;
+        count += n;
+    }
+    Ok(((total / count.max(1) as f64) as f32, count))
+}
+
+/// The stage's drafts: `plan.drafts` of them (the first always; another only when it can
+/// finish before `deadline`), ranked best first; returns the best and the rates seen.
+pub fn write_drafts(
+    bundle: &ModelBundle,
+    req: &DraftRequest,
+    plan: &DraftPlan,
+    deadline: Instant,
+    dir: &Path,
+    progress: &Progress,
+) -> Result<(Screenplay, Vec<Critique>, Speeds)> {
+    let mut kept: Items<Critique> = Items::open(&dir.join(DRAFTS_DIR));
+    let mut best: Option<Screenplay> = None;
+    let mut ranking: Vec<Critique> = Vec::new();
+    let (mut sampled, mut sampling_s, mut scored, mut scoring_s) = (0, 0.0, 0, 0.0);
+    for draft in 1..=plan.drafts {
+        let fits = Instant::now() + Duration::from_secs_f64(plan.seconds_per_draft) <= deadline;
+        if draft > 1 && !fits {
+            progress.info(format!(
+                "screenplay: no time left for draft {draft} of {}",
+                plan.drafts
+            ));
+            break;
+        }
+        let mut req = req.clone();
+        req.seed = req.seed.wrapping_add((draft as u64 - 1) * 7919);
+        let name = format!("draft-{draft}.json");
+        let key = key_of(&(&bundle.hash, format!("{req:?}")));
+        let path = kept.dir().join(&name);
+        let (screenplay, critique) = match kept.get(&name, &key) {
+            Some(c) => (serde_json::from_slice(&std::fs::read(&path)?)?, c),
+            None => {
+                let (s, stats) = write_screenplay(bundle, &req, Some(deadline), progress)?;
+                (sampled, sampling_s) = (sampled + stats.tokens, sampling_s + stats.seconds);
+                let started = Instant::now();
+                let (c, n) = Critique::new(bundle, &req, draft, &s, &stats)?;
+                (scored, scoring_s) = (scored + n, scoring_s + started.elapsed().as_secs_f64());
+                fsutil::write_atomic(&path, &serde_json::to_vec(&s)?)?;
+                kept.put(&name, key, c.clone())?;
+                (s, c)
+            }
+        };
+        if plan.drafts > 1 {
+            progress.info(format!(
+                "screenplay: draft {draft}: score {:.3} (loss {:.3}, {} characters, {:.0} s)",
+                critique.score, critique.loss, critique.cast, critique.estimated_seconds
+            ));
+        }
+        if ranking.iter().all(|r| critique.score > r.score) {
+            best = Some(screenplay);
+        }
+        ranking.push(critique);
+    }
+    kept.prune()?;
+    ranking.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut seen = Speeds::default();
+    // Rates from a few seconds of work are noise.
+    if sampling_s > 5.0 {
+        seen.set(SAMPLED, sampled as f64 / sampling_s);
+    }
+    if scoring_s > 1.0 {
+        seen.set(SCORED, scored as f64 / scoring_s);
+    }
+    let screenplay = best.expect("the first draft is always written");
+    Ok((screenplay, ranking, seen))
+}
