@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn batch(file: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_benjamin"))
+    common::benjamin()
         .env("BENJAMIN_SIGNING", file.parent().unwrap().join("keys"))
         .args(["--quiet", "batch"])
         .arg(file)

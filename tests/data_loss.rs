@@ -13,7 +13,7 @@ use benjamin::progress::Progress;
 use common::{edit_list, film_with_shots, make_media, run_ok};
 
 fn benjamin(args: &[&str], film: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
+    let mut cmd = common::benjamin();
     cmd.args(args).arg("--film").arg(film).arg("--quiet");
     cmd.env("BENJAMIN_ARCHIVE", film.join("no-archive"));
     cmd
@@ -102,7 +102,7 @@ fn a_cut_never_writes_over_what_it_reads() {
     let out_dir = dir.path().join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let cut = |out: &Path| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
+        let mut cmd = common::benjamin();
         cmd.args(["cut", "--edl"])
             .arg(&edl_path)
             .arg("--out")

@@ -10,7 +10,7 @@ use benjamin::faces::actors;
 use benjamin::progress::Progress;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_benjamin"))
+    common::benjamin()
 }
 
 use common::CONSENT;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::{film_with_shots, run_ok};
 
 fn make(film: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
+    let mut cmd = common::benjamin();
     cmd.args(["make", "--film"]).arg(film);
     // No archive: the shots stage is blocked and the hand-written fragment stands.
     cmd.env("BENJAMIN_ARCHIVE", film.join("no-archive"));
@@ -38,7 +38,7 @@ fn artifacts(film: &Path) -> Vec<(String, Vec<u8>)> {
 
 fn states(film: &Path) -> Vec<String> {
     let out = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_benjamin"))
+        common::benjamin()
             .args(["status", "--json", "--film"])
             .arg(film)
             .env("BENJAMIN_ARCHIVE", film.join("no-archive")),
@@ -162,7 +162,7 @@ fn closed_output_pipes_end_quietly_and_never_lose_the_film() {
     assert!(child.wait().unwrap().success());
     assert!(film.join("film.mp4").is_file());
     // Output on a stdout nobody reads (`status | head -1`): a quiet end, no panic.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_benjamin"))
+    let mut child = common::benjamin()
         .args(["status", "--film"])
         .arg(&film)
         .stdout(Stdio::piped())

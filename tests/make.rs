@@ -10,7 +10,7 @@ use benjamin::film::{Film, Genre};
 use common::{film_with_shots, run_ok};
 
 fn benjamin(args: &[&str], film: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
+    let mut cmd = common::benjamin();
     cmd.args(args).arg("--film").arg(film).arg("--quiet");
     // No archive: the shots stage is blocked and the hand-written shots fragment stands.
     cmd.env("BENJAMIN_ARCHIVE", film.join("no-archive"));
@@ -86,13 +86,15 @@ fn make_without_an_archive_reports_each_stage_and_writes_no_film() {
     let dir = tempfile::tempdir().unwrap();
     let film = dir.path().join("f");
     let out = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_benjamin"))
+        common::benjamin()
             .args([
                 "make",
                 "--genre",
                 "scifi",
                 "--hours",
                 "0.01",
+                "--minutes",
+                "0.5",
                 "--json",
                 "--screenplay-model",
                 "gpt",
@@ -118,7 +120,7 @@ fn make_without_an_archive_reports_each_stage_and_writes_no_film() {
 #[test]
 fn unknown_genre_and_missing_genre_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_benjamin"))
+    let out = common::benjamin()
         .args(["make", "--genre", "western", "--hours", "1"])
         .current_dir(dir.path())
         .output()
@@ -126,7 +128,7 @@ fn unknown_genre_and_missing_genre_are_clear_errors() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("western") && err.contains("noir"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_benjamin"))
+    let out = common::benjamin()
         .args(["make", "--hours", "1"])
         .current_dir(dir.path())
         .output()

@@ -10,7 +10,7 @@ use benjamin::music::genre::Role;
 use benjamin::music::melody::fits_harmony;
 use benjamin::music::render::{load_soundfont, render_cue, DEFAULT_SOUNDFONT, PEAK};
 use benjamin::music::{compose_score, midi, MelodyModel, SceneBrief, Score};
-use benjamin::pipeline::{Pipeline, StageId};
+use benjamin::pipeline::StageId;
 use benjamin::progress::Progress;
 use benjamin::screenplay::fountain::parse;
 use benjamin::voice::{DialogueTimings, SceneTiming};
@@ -267,7 +267,7 @@ fn the_stage_writes_cues_midi_and_its_part_of_the_edit_list() {
     let Some(_) = soundfont() else { return };
     let dir = tempfile::tempdir().unwrap();
     let film = film_with_timings(dir.path(), Genre::Noir, None);
-    let report = Pipeline::default()
+    let report = common::pipeline()
         .run_one(&film, StageId::Music, &Progress::hidden())
         .unwrap();
     assert_eq!(report.action, "ran");
@@ -297,7 +297,7 @@ fn the_stage_writes_cues_midi_and_its_part_of_the_edit_list() {
     let credits = frag["credits"]["music"].to_string();
     assert!(credits.contains("Score composed by benjamin") && credits.contains("sf_GMbank.sf2"));
     // Now fresh; the cut would read its fragment.
-    let status = Pipeline::default().status(&film).unwrap();
+    let status = common::pipeline().status(&film).unwrap();
     let music_state = status.iter().find(|s| s.stage == StageId::Music).unwrap();
     assert_eq!(music_state.state, "fresh");
     let edl = benjamin::cut::stage::assemble(&film).err();
@@ -307,7 +307,7 @@ fn the_stage_writes_cues_midi_and_its_part_of_the_edit_list() {
     let kept = music.join("cues/scene-001.wav");
     let rendered = std::fs::metadata(&kept).unwrap().modified().unwrap();
     std::fs::remove_file(music.join("cues/scene-002.wav")).unwrap();
-    let report = Pipeline::default()
+    let report = common::pipeline()
         .run_one(&film, StageId::Music, &Progress::hidden())
         .unwrap();
     assert_eq!(report.action, "ran");
@@ -324,7 +324,7 @@ fn the_stage_names_a_missing_soundfont_and_run_with_a_new_seed_changes_the_score
     let film = film_with_timings(dir.path(), Genre::Scifi, Some(dir.path().join("none.sf2")));
     let err = format!(
         "{:#}",
-        Pipeline::default()
+        common::pipeline()
             .run_one(&film, StageId::Music, &Progress::hidden())
             .unwrap_err()
     );
@@ -336,9 +336,8 @@ fn the_stage_names_a_missing_soundfont_and_run_with_a_new_seed_changes_the_score
     let mut settings = film.settings.clone();
     settings.soundfont = Some(sf);
     Film::save(&film.dir, &settings).unwrap();
-    let bin = env!("CARGO_BIN_EXE_benjamin");
     let midi_of = |seed: &str| {
-        common::run_ok(std::process::Command::new(bin).args([
+        common::run_ok(common::benjamin().args([
             "--quiet",
             "run",
             "music",

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn benjamin(keys: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benjamin"));
+    let mut cmd = common::benjamin();
     cmd.env("BENJAMIN_SIGNING", keys);
     cmd
 }

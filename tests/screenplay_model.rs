@@ -2,6 +2,8 @@
 //! takes the very same steps, sampling is deterministic for a seed, and the constraints end up
 //! in a repaired screenplay.
 
+mod common;
+
 use std::time::Duration;
 
 use benjamin::film::Genre;
@@ -193,7 +195,7 @@ fn seeded_drafts_repeat_and_keep_the_constraints() {
 #[test]
 fn the_screenplay_stage_writes_takes_hand_edits_and_rewrites_on_a_new_seed() {
     use benjamin::film::{Film, FilmSettings};
-    use benjamin::pipeline::{Pipeline, StageId};
+    use benjamin::pipeline::StageId;
     use benjamin::screenplay::stage;
 
     let tok = tokenizer();
@@ -214,7 +216,7 @@ fn the_screenplay_stage_writes_takes_hand_edits_and_rewrites_on_a_new_seed() {
     settings.prop = Some("brass key".into());
     settings.screenplay_model = Some(model_dir.path().to_path_buf());
     let film = Film::save(dir.path(), &settings).unwrap();
-    let pipeline = Pipeline::default();
+    let pipeline = common::pipeline();
     let progress = Progress::hidden();
 
     let reports = pipeline.make(&film, &progress).unwrap();

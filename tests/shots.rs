@@ -7,7 +7,7 @@ use std::path::Path;
 
 use benjamin::edl::EdlFragment;
 use benjamin::film::{Film, FilmSettings, Frame, Genre};
-use benjamin::pipeline::{Pipeline, StageId};
+use benjamin::pipeline::StageId;
 use benjamin::progress::Progress;
 use benjamin::screenplay::fountain;
 
@@ -39,7 +39,7 @@ fn scenes_are_filled_from_fitting_footage_once_and_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     let archive = common::small_archive(dir.path());
     let film = film(dir.path(), Some(&archive));
-    let pipeline = Pipeline::default();
+    let pipeline = common::pipeline();
     let report = pipeline
         .run_one(&film, StageId::Shots, &Progress::hidden())
         .unwrap();
@@ -90,7 +90,7 @@ fn scenes_are_filled_from_fitting_footage_once_and_deterministically() {
 fn without_an_archive_the_stage_is_blocked_and_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let film = film(dir.path(), Some(&dir.path().join("no-archive")));
-    let status = Pipeline::default().status(&film).unwrap();
+    let status = common::pipeline().status(&film).unwrap();
     let shots = status.iter().find(|s| s.stage == StageId::Shots).unwrap();
     assert_eq!(shots.state, "blocked");
     assert!(

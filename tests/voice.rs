@@ -166,7 +166,7 @@ fn the_same_screenplay_gives_the_same_wav_files_run_after_run() {
     for dir in [a.path(), b.path()] {
         let film = film_with_screenplay(dir);
         common::run_ok(
-            std::process::Command::new(env!("CARGO_BIN_EXE_benjamin"))
+            common::benjamin()
                 .args(["run", "voice", "--quiet", "--film"])
                 .arg(&film.dir),
         );

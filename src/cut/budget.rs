@@ -10,7 +10,7 @@ use ffmpeg_next::{format, frame};
 use serde::{Deserialize, Serialize};
 
 use super::{cards, CutOptions};
-use crate::film::Film;
+use crate::film::{Film, Frame};
 use crate::media::mp4::{Mp4Options, Mp4Writer};
 use crate::stage::{Estimate, Intent, Speeds};
 
@@ -31,12 +31,18 @@ const SAFETY: f64 = 1.1;
 /// Seconds that do not scale with frames: mixing, subtitles, signing.
 const FIXED_S: f64 = 3.0;
 
+/// Rates are kept in frames of 1280x720 per second, whatever the film's size.
 fn unit(preset: &str) -> String {
     format!("cut.frames.{preset}")
 }
 
-fn fps(speeds: &Speeds, i: usize) -> f64 {
-    speeds.rate(&unit(PRESETS[i]), FALLBACK_FPS[i])
+/// How many 1280x720 frames one of the film's frames is worth.
+fn scale(frame: Frame) -> f64 {
+    (frame.width as f64 * frame.height as f64) / (1280.0 * 720.0)
+}
+
+fn fps(speeds: &Speeds, i: usize, frame: Frame) -> f64 {
+    speeds.rate(&unit(PRESETS[i]), FALLBACK_FPS[i]) / scale(frame)
 }
 
 /// The cut's choice, kept in its manifest.
@@ -57,22 +63,22 @@ pub fn frames(film: &Film) -> usize {
             edl.shots.iter().map(|s| s.out_point - s.in_point).sum(),
             cards::credit_lines(&edl).len(),
         ),
-        Err(_) => (s.minutes * 60.0, 12),
+        Err(_) => (s.story_seconds_guess(), 12),
     };
     ((title + story + cards::credits_seconds(credits)) * fps).round() as usize
 }
 
-fn seconds_at(speeds: &Speeds, i: usize, frames: usize) -> f64 {
-    FIXED_S + SAFETY * frames as f64 / fps(speeds, i)
+fn seconds_at(film: &Film, speeds: &Speeds, i: usize, frames: usize) -> f64 {
+    FIXED_S + SAFETY * frames as f64 / fps(speeds, i, film.settings.frame)
 }
 
 pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
     let n = frames(film);
-    let least = seconds_at(speeds, 0, n);
+    let least = seconds_at(film, speeds, 0, n);
     Estimate {
         least_s: least,
         better_from_s: 0.0,
-        better_upto_s: seconds_at(speeds, PRESETS.len() - 1, n) - least,
+        better_upto_s: seconds_at(film, speeds, PRESETS.len() - 1, n) - least,
         weight: 0.1,
     }
 }
@@ -82,7 +88,7 @@ pub fn choose(film: &Film, speeds: &Speeds, seconds: f64) -> CutChoice {
     let n = frames(film);
     let i = (0..PRESETS.len())
         .rev()
-        .find(|&i| seconds_at(speeds, i, n) <= seconds)
+        .find(|&i| seconds_at(film, speeds, i, n) <= seconds)
         .unwrap_or(0);
     CutChoice {
         preset: PRESETS[i].to_string(),
@@ -103,26 +109,41 @@ pub fn intent(film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
     })
 }
 
-/// The rates a cut saw: its own preset's, and the others moved by the same ratio.
-pub fn rates_seen(speeds: &Speeds, preset: &str, frames: usize, seconds: f64) -> Speeds {
+/// The rate a cut saw, at its own preset (in frames of 720p per second). A short cut (a
+/// small test film) says little of this machine's speed, and reports nothing.
+pub fn rates_seen(film: &Film, preset: &str, frames: usize, seconds: f64) -> Speeds {
     let mut seen = Speeds::default();
     let Some(used) = PRESETS.iter().position(|p| *p == preset) else {
         return seen;
     };
-    let rate = frames as f64 / (seconds - FIXED_S).max(seconds * 0.5).max(1e-3);
-    let ratio = rate / fps(speeds, used);
-    for (i, preset) in PRESETS.iter().enumerate() {
-        seen.set(unit(preset), fps(speeds, i) * ratio);
+    if seconds < 20.0 {
+        return seen;
     }
+    let rate = frames as f64 / (seconds - FIXED_S) * scale(film.settings.frame);
+    seen.set(unit(PRESETS[used]), rate);
     seen
 }
 
-/// Encodes a second and a half of moving texture at the film's frame size with each preset.
+/// Encodes a second and a half of 1280x720 pictures with each preset: footage from the
+/// film's archive when it has a video (x264's presets differ most on real grain and motion),
+/// else a drifting texture.
 pub fn calibrate(film: &Film, scratch: &Path) -> Result<Speeds> {
     const FRAMES: usize = 36;
-    let f = film.settings.frame;
+    let f = Frame {
+        width: 1280,
+        height: 720,
+        fps: 24,
+    };
+    let pictures = footage(film, f, FRAMES).unwrap_or_else(|| {
+        (0..FRAMES)
+            .map(|i| {
+                let mut p = frame::Video::new(format::Pixel::YUV420P, f.width, f.height);
+                texture(&mut p, i);
+                p
+            })
+            .collect()
+    });
     let mut speeds = Speeds::default();
-    let mut picture = frame::Video::new(format::Pixel::YUV420P, f.width, f.height);
     for preset in PRESETS {
         let opts = Mp4Options {
             width: f.width,
@@ -134,15 +155,54 @@ pub fn calibrate(film: &Film, scratch: &Path) -> Result<Speeds> {
         let path = scratch.join(format!("{preset}.mp4"));
         let started = Instant::now();
         let mut writer = Mp4Writer::create(&path, &opts, None, Vec::new())?;
-        for i in 0..FRAMES {
-            texture(&mut picture, i);
-            writer.write_frame(&mut picture)?;
+        for picture in &pictures {
+            writer.write_frame(&mut picture.clone())?;
         }
         writer.finish()?;
-        let rate = FRAMES as f64 / started.elapsed().as_secs_f64();
+        let rate = pictures.len() as f64 / started.elapsed().as_secs_f64();
         speeds.set(unit(preset), rate * WHOLE_CUT_SHARE);
     }
     Ok(speeds)
+}
+
+/// `count` pictures from the first video of the film's archive, scaled to `f`.
+fn footage(film: &Film, f: Frame, count: usize) -> Option<Vec<frame::Video>> {
+    let dir = film
+        .settings
+        .archive
+        .clone()
+        .unwrap_or_else(crate::film::default_archive);
+    let archive = crate::archive::Archive::open_existing(&dir).ok()?;
+    let video = archive
+        .sources()
+        .ok()?
+        .into_iter()
+        .map(|s| s.path)
+        .find(|p| crate::media::source::probe(p).is_ok_and(|i| !i.still && i.duration > 10.0))?;
+    let mut source = crate::media::source::VideoSource::open(&video).ok()?;
+    let mut scaler: Option<ffmpeg_next::software::scaling::Context> = None;
+    let mut out = Vec::with_capacity(count);
+    source
+        .sample(5.0, count, f.fps as f64, |picture| {
+            let s = match &mut scaler {
+                Some(s) => s,
+                None => scaler.insert(ffmpeg_next::software::scaling::Context::get(
+                    picture.format(),
+                    picture.width(),
+                    picture.height(),
+                    format::Pixel::YUV420P,
+                    f.width,
+                    f.height,
+                    ffmpeg_next::software::scaling::Flags::BILINEAR,
+                )?),
+            };
+            let mut scaled = frame::Video::empty();
+            s.run(picture, &mut scaled)?;
+            out.push(scaled);
+            Ok(())
+        })
+        .ok()?;
+    (out.len() == count).then_some(out)
 }
 
 /// A blocky noise that drifts a few pixels a frame, with smooth colour: something for the
@@ -168,5 +228,53 @@ fn texture(picture: &mut frame::Video, i: usize) {
                 data[y * stride + x] = (96 + (x + y + i) / 8 % 64) as u8;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::film::{FilmSettings, Genre};
+
+    #[test]
+    fn more_time_buys_a_slower_preset_and_too_little_keeps_the_fastest() {
+        let dir = tempfile::tempdir().unwrap();
+        let film = Film::save(
+            dir.path(),
+            &FilmSettings::new("P".into(), Genre::Noir, 1, 1.0),
+        )
+        .unwrap();
+        let speeds = Speeds::default();
+        let e = estimate(&film, &speeds);
+        assert_eq!(choose(&film, &speeds, 1.0).preset, "ultrafast");
+        assert_eq!(choose(&film, &speeds, e.least_s).preset, "ultrafast");
+        assert_eq!(
+            choose(&film, &speeds, e.least_s + e.better_upto_s).preset,
+            "slow"
+        );
+        let order = |p: &str| PRESETS.iter().position(|q| *q == p).unwrap();
+        let mut last = 0;
+        for s in (0..40).map(|i| e.least_s + i as f64 * e.better_upto_s / 39.0) {
+            let now = order(&choose(&film, &speeds, s).preset);
+            assert!(now >= last);
+            last = now;
+        }
+    }
+
+    #[test]
+    fn a_cut_reports_its_rate_in_frames_of_720p() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = FilmSettings::new("P".into(), Genre::Noir, 1, 1.0);
+        settings.frame = Frame {
+            width: 640,
+            height: 360,
+            fps: 24,
+        };
+        let film = Film::save(dir.path(), &settings).unwrap();
+        // 2400 quarter-size frames in 3 + 40 s: 60 frames/s, 15 of 720p.
+        let seen = rates_seen(&film, "veryfast", 2400, 43.0);
+        assert_eq!(seen.0.len(), 1);
+        assert!((seen.rate("cut.frames.veryfast", 0.0) - 15.0).abs() < 1e-9);
+        assert!(rates_seen(&film, "veryfast", 100, 5.0).0.is_empty());
     }
 }

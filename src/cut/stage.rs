@@ -121,7 +121,7 @@ impl Stage for CutStage {
         let started = Instant::now();
         let result = cut(&edl, &film_path, &opts, ctx.progress)?;
         let seen = budget::rates_seen(
-            ctx.speeds,
+            ctx.film,
             &opts.preset,
             result.frames,
             started.elapsed().as_secs_f64(),

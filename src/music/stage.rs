@@ -219,6 +219,17 @@ impl Stage for MusicStage {
         })
     }
 
+    /// Its work takes what it takes (a minute of score renders in about half a second on the reference machine).
+    fn estimate(
+        &self,
+        film: &Film,
+        _speeds: &crate::stage::Speeds,
+    ) -> Result<crate::stage::Estimate> {
+        Ok(crate::stage::Estimate::fixed(
+            1.0 + 0.6 * film.settings.minutes,
+        ))
+    }
+
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
         let film = ctx.film;
         // The SoundFont first: a missing one should fail before any work.

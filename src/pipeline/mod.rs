@@ -23,7 +23,7 @@ pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
         StageId::Screenplay => Some(Box::new(crate::screenplay::stage::ScreenplayStage)),
         StageId::Voice => Some(Box::new(crate::voice::stage::VoiceStage)),
         StageId::Shots => Some(Box::new(crate::shots::stage::ShotsStage)),
-        StageId::Faces => Some(Box::new(crate::faces::stage::FacesStage)),
+        StageId::Faces => Some(Box::<crate::faces::stage::FacesStage>::default()),
         StageId::Music => Some(Box::new(crate::music::stage::MusicStage)),
         StageId::Cut => Some(Box::new(crate::cut::stage::CutStage)),
     }
@@ -130,21 +130,37 @@ enum Evaluation {
 }
 
 /// The pipeline over a set of stage implementations (the built-in ones by default).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Pipeline {
     stages: fn(StageId) -> Option<Box<dyn Stage>>,
+    /// Speeds to plan with instead of this machine's measured ones (stand-in stages have
+    /// none to measure, and must not overwrite the machine's record).
+    speeds: Option<Speeds>,
 }
 
 impl Default for Pipeline {
     fn default() -> Self {
-        Pipeline { stages: stage_impl }
+        Pipeline {
+            stages: stage_impl,
+            speeds: None,
+        }
     }
 }
 
 impl Pipeline {
-    /// A pipeline over other implementations (tests use stand-in stages).
+    /// A pipeline over other implementations (tests use stand-in stages), planned with the
+    /// stages' fallback speeds.
     pub fn with_stages(stages: fn(StageId) -> Option<Box<dyn Stage>>) -> Self {
-        Pipeline { stages }
+        Pipeline {
+            stages,
+            speeds: Some(Speeds::default()),
+        }
+    }
+
+    /// The same pipeline, planned with these speeds.
+    pub fn with_speeds(mut self, speeds: Speeds) -> Self {
+        self.speeds = Some(speeds);
+        self
     }
 
     fn evaluate(&self, film: &Film, id: StageId) -> Result<Evaluation> {
@@ -259,11 +275,22 @@ impl Pipeline {
     }
 
     fn calibration(&self, film: &Film, progress: &Progress) -> Result<Calibration> {
+        if let Some(speeds) = &self.speeds {
+            return Ok(Calibration::fixed(speeds.clone()));
+        }
         let all: Vec<Box<dyn Stage>> = StageId::ALL
             .iter()
             .filter_map(|&id| (self.stages)(id))
             .collect();
         Calibration::current(film, &refs(&all), progress)
+    }
+
+    /// Keeps what a run saw in this machine's record (not for fixed speeds).
+    fn observe(&self, calibration: &mut Calibration, seen: &Speeds) -> Result<()> {
+        if self.speeds.is_none() && !calibration.observe(seen).is_empty() {
+            calibration.save(&crate::plan::calibration::path())?;
+        }
+        Ok(())
     }
 
     /// Runs every stale stage in order, within the film's time budget: planned first (a
@@ -347,9 +374,7 @@ impl Pipeline {
                         &calibration.speeds,
                         progress,
                     )?;
-                    if !calibration.observe(&seen).is_empty() {
-                        calibration.save(&crate::plan::calibration::path())?;
-                    }
+                    self.observe(&mut calibration, &seen)?;
                     report
                 }
             };
@@ -392,9 +417,7 @@ impl Pipeline {
             &calibration.speeds,
             progress,
         )?;
-        if !calibration.observe(&seen).is_empty() {
-            calibration.save(&crate::plan::calibration::path())?;
-        }
+        self.observe(&mut calibration, &seen)?;
         progress.info(describe(&report));
         Ok(report)
     }

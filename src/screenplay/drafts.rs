@@ -142,13 +142,21 @@ pub fn calibrate(film: &Film) -> Result<Speeds> {
     let bundle = super::stage::load_model(film.settings.screenplay_model.as_deref())?;
     let mut speeds = Speeds::default();
     speeds.set(LOADS, 1.0 / started.elapsed().as_secs_f64());
-    let mut req = super::stage::request(&film.settings);
-    req.max_tokens = 48;
-    let (s, stats) = write_screenplay(&bundle, &req, None, &Progress::hidden())?;
-    speeds.set(SAMPLED, stats.tokens_per_second);
-    let text = fountain::write(&s);
+    // Raw tokens, greedily: the probe measures the model's speed, whatever it writes.
+    let genre = bundle.tokenizer.id(&genre_token(film.settings.genre));
+    let mut stepper = super::lm::Stepper::new(&bundle.model);
+    stepper.push(&[genre]);
     let started = Instant::now();
-    let scored = mean_loss(&bundle, &req, &text)?.1;
+    for _ in 0..48 {
+        let logits = stepper.next_logits()?;
+        let best = (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap_or(0);
+        stepper.push(&[best as u32]);
+    }
+    speeds.set(SAMPLED, 48.0 / started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let scored = mean_loss_of(&bundle, stepper.tokens())?.1;
     speeds.set(SCORED, scored as f64 / started.elapsed().as_secs_f64());
     Ok(speeds)
 }
@@ -212,6 +220,11 @@ fn mean_loss(bundle: &ModelBundle, req: &DraftRequest, text: &str) -> Result<(f3
     let tok = &bundle.tokenizer;
     let mut ids = vec![tok.id(&genre_token(req.genre))];
     ids.extend(tok.encode(text)?);
+    mean_loss_of(bundle, &ids)
+}
+
+/// Mean loss per token of `ids` under the model, window by window; and how many it scored.
+fn mean_loss_of(bundle: &ModelBundle, ids: &[u32]) -> Result<(f32, usize)> {
     let window = bundle.config.context;
     let device = &bundle.model.device;
     let (mut total, mut count) = (0f64, 0usize);
@@ -289,4 +302,37 @@ pub fn write_drafts(
     }
     let screenplay = best.expect("the first draft is always written");
     Ok((screenplay, ranking, seen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::film::{FilmSettings, Genre};
+
+    #[test]
+    fn time_buys_drafts_first_then_fine_tuning_sessions_long_enough_to_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let film = Film::save(
+            dir.path(),
+            &FilmSettings::new("P".into(), Genre::Noir, 1, 1.0),
+        )
+        .unwrap();
+        let speeds = Speeds::default();
+        let least = estimate(&film, &speeds).least_s;
+        let at = |s: f64| choose(&film, &speeds, s);
+        let one = at(least);
+        assert_eq!((one.drafts, one.tune_s), (1, 0.0));
+        let per = one.seconds_per_draft;
+        assert_eq!(at(least + 2.0 * per + 1.0).drafts, 3);
+        let four = at(least + 3.0 * per + 1.0);
+        assert_eq!(
+            (four.drafts, four.tune_s),
+            (MOST_DRAFTS, 0.0),
+            "too short a session"
+        );
+        let long = at(least + 2.0 * tune::LEAST_SESSION_S + 10.0 * per);
+        assert!(long.tune_s >= tune::LEAST_SESSION_S, "{long:?}");
+        let spent = load_s(&speeds) + long.drafts as f64 * per + long.tune_s;
+        assert!(spent <= least + 2.0 * tune::LEAST_SESSION_S + 10.0 * per + 1e-6);
+    }
 }

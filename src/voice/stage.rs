@@ -65,6 +65,17 @@ impl Stage for VoiceStage {
         })
     }
 
+    /// Its work takes what it takes (espeak-ng voices a minute of lines in about a tenth of a second; the rest is room).
+    fn estimate(
+        &self,
+        film: &Film,
+        _speeds: &crate::stage::Speeds,
+    ) -> Result<crate::stage::Estimate> {
+        Ok(crate::stage::Estimate::fixed(
+            1.0 + 0.25 * film.settings.minutes,
+        ))
+    }
+
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
         let screenplay = crate::screenplay::stage::load(ctx.film)?;
         let (timings, outputs) = voice_folder(&screenplay, &ctx.dir, ctx.progress)?;

@@ -188,3 +188,28 @@ pub fn small_archive(dir: &Path) -> PathBuf {
     a.add(&[media], &opts, &Progress::hidden()).unwrap();
     dir
 }
+
+/// benjamin's data folder for the tests (calibration, genre checkpoints): one per test binary
+/// under Cargo's scratch folder, so that a test run neither reads nor writes the user's.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "data-{}",
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_default()
+    ))
+}
+
+/// The benjamin binary, with the tests' data folder.
+pub fn benjamin() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_benjamin"));
+    cmd.env("XDG_DATA_HOME", data_dir());
+    cmd
+}
+
+/// The built-in stages planned with their fallback speeds: no calibration, and nothing
+/// written to the user's data folder.
+pub fn pipeline() -> benjamin::pipeline::Pipeline {
+    benjamin::pipeline::Pipeline::default().with_speeds(benjamin::pipeline::Speeds::default())
+}
