@@ -29,6 +29,10 @@ impl Stage for Worker {
         Ok(StageInputs::default())
     }
     fn run(&self, ctx: &StageContext) -> Result<StageOutcome> {
+        anyhow::ensure!(
+            !ctx.film.dir.join(format!("fail-{}", self.id)).exists(),
+            "told to fail"
+        );
         let out = ctx.dir.join("planned.txt");
         std::fs::write(&out, format!("{}", ctx.planned_s))?;
         Ok(StageOutcome {
@@ -172,4 +176,56 @@ fn each_run_records_its_plan_and_status_shows_planned_against_used() {
     assert!((planned.planned_s - given).abs() < 1e-9);
     assert!(planned.intent.summary.starts_with("works"), "{planned:?}");
     assert!(cut.last_duration_s.unwrap() < planned.planned_s);
+}
+
+/// A make that failed (or was killed) leaves its time in spent.json; the next make of the
+/// same budget plans only what is left, does not redo the stages that finished, and clears
+/// the account when it finishes.
+#[test]
+fn a_make_after_an_interrupted_one_plans_what_is_left_of_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let film = film(dir.path(), 0.1);
+    let pipeline = Pipeline::with_stages(workers);
+    let fail = film.dir.join("fail-voice");
+    std::fs::write(&fail, "").unwrap();
+    pipeline.make(&film, &Progress::hidden()).unwrap_err();
+    let ledger = film.dir.join(plan::ledger::LEDGER_FILE);
+    assert!(ledger.is_file(), "the failed make kept no account");
+    let screenplay_ran = std::fs::metadata(film.stage_dir("screenplay").join("planned.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // As if the failed make had run for 200 s (the clock is faked through the account).
+    let mut account: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ledger).unwrap()).unwrap();
+    account["spent_s"] = serde_json::json!(200.0);
+    std::fs::write(&ledger, account.to_string()).unwrap();
+    std::fs::remove_file(&fail).unwrap();
+    let reports = pipeline.make(&film, &Progress::hidden()).unwrap();
+    assert_eq!(
+        reports[0].action, "fresh",
+        "the finished stage is not redone"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(film.dir.join("plan.json")).unwrap()).unwrap();
+    assert!(plan["elapsed_s"].as_f64().unwrap() >= 200.0, "{plan}");
+    let planned: f64 = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["planned_s"].as_f64().unwrap())
+        .sum();
+    assert!(
+        planned <= 360.0 - 200.0 - plan::reserve_s(360.0) + 1e-6,
+        "{plan}"
+    );
+    assert!(!ledger.exists(), "a finished make clears its account");
+    assert_eq!(
+        std::fs::metadata(film.stage_dir("screenplay").join("planned.txt"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        screenplay_ran
+    );
 }

@@ -58,7 +58,7 @@ pub fn frames(film: &Film) -> usize {
     let s = &film.settings;
     let fps = s.frame.fps as f64;
     let title = CutOptions::default().title_seconds;
-    let (story, credits) = match super::stage::assemble(film) {
+    let (story, credits) = match super::assemble::assemble(film) {
         Ok(edl) => (
             edl.shots.iter().map(|s| s.out_point - s.in_point).sum(),
             cards::credit_lines(&edl).len(),

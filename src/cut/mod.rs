@@ -4,6 +4,7 @@
 //!
 //! Entry points: [`cut`] for an edit list (`benjamin cut`), [`CutStage`] in the pipeline.
 
+pub mod assemble;
 pub mod budget;
 pub mod cards;
 pub mod cli;

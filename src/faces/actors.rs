@@ -389,6 +389,14 @@ pub fn remove(actors_dir: &Path, name: &str) -> Result<Actor> {
     Ok(actor)
 }
 
+/// The actors registered for a film (none when it names no actors folder).
+pub fn of_film(film: &crate::film::Film) -> Result<Vec<Actor>> {
+    match &film.settings.actors {
+        Some(dir) => list(dir),
+        None => Ok(Vec::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

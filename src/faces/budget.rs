@@ -74,7 +74,7 @@ fn swap_seconds(film: &Film, speeds: &Speeds) -> f64 {
 }
 
 fn has_actors(film: &Film) -> bool {
-    super::stage::actors_of(film).is_ok_and(|a| !a.is_empty())
+    super::actors::of_film(film).is_ok_and(|a| !a.is_empty())
 }
 
 pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::Result;
 use candle_core::Device;
 
-use super::actors::{self, Actor};
+use super::actors;
 use super::budget;
 use super::casting::{Casting, SHOTS_IDENTITY};
 use super::convert::{convert_shots, seconds_per_frame, SwapPlan};
@@ -67,13 +67,6 @@ pub fn load_shots(film: &Film) -> Result<Vec<Shot>> {
     Ok(EdlFragment::load(&film.stage_dir(StageId::Shots.name()))?.shots)
 }
 
-pub(super) fn actors_of(film: &Film) -> Result<Vec<Actor>> {
-    match &film.settings.actors {
-        Some(dir) => actors::list(dir),
-        None => Ok(Vec::new()),
-    }
-}
-
 /// A shot's source as the faces fragment writes it: relative to the faces folder when it lies
 /// inside the film, so that the film folder can move.
 fn passthrough_source(film: &Film, source: &Path) -> PathBuf {
@@ -99,7 +92,7 @@ impl Stage for FacesStage {
             paths.push(script);
         }
         let mut files = hash_inputs(film, &paths)?;
-        for actor in actors_of(film)? {
+        for actor in actors::of_film(film)? {
             let mut own = vec![actor.consent_path(), actor.dir.join(actors::ACTOR_FILE)];
             own.extend(actor.photos().unwrap_or_default());
             for p in own.into_iter().filter(|p| p.is_file()) {
@@ -183,7 +176,7 @@ pub fn run_stage(
     let deadline = run.deadline;
     let started = Instant::now();
     let shots = load_shots(film)?;
-    let actors = actors_of(film)?;
+    let actors = actors::of_film(film)?;
     let registered = actors.len();
     let screenplay = crate::screenplay::stage::load(film).ok();
     let cast_path = dir.join(CAST_FILE);

@@ -1,15 +1,16 @@
 //! The pipeline: the registry of stages, their freshness, and `make`, `run` and `status`.
 //! It knows stages only through the contract in [`crate::stage`].
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::film::Film;
 use crate::fsutil;
-use crate::manifest::{Freshness, Planned, StageInputs, StageManifest, MANIFEST_FORMAT};
+use crate::manifest::{Freshness, Planned, StageInputs, StageManifest};
 use crate::plan::calibration::Calibration;
+use crate::plan::ledger;
 use crate::plan::Plan;
 use crate::progress::Progress;
 pub use crate::stage::{
@@ -30,6 +31,9 @@ pub fn stage_impl(id: StageId) -> Option<Box<dyn Stage>> {
 }
 
 pub mod cli;
+mod run;
+
+use run::{run_stage, StageRun};
 
 /// Names an enum's variants as the reports print them; a value also compares equal to its
 /// name (`state == "fresh"`), which keeps scripts and tests plain.
@@ -299,6 +303,13 @@ impl Pipeline {
     /// reported and skipped; the first failing stage stops the run.
     pub fn make(&self, film: &Film, progress: &Progress) -> Result<Vec<StageReport>> {
         let started = Instant::now();
+        // An interrupted make of this budget spent some of it already.
+        let carried_s = ledger::carried_s(&film.dir, film.settings.hours);
+        if carried_s > 0.0 {
+            progress.info(format!(
+                "an unfinished make spent {carried_s:.0} s of this budget: planning the rest"
+            ));
+        }
         let mut calibration = self.calibration(film, progress)?;
         let runs = self.stages_to_run(film)?;
         let first = crate::plan::plan(
@@ -306,7 +317,7 @@ impl Pipeline {
             &refs(&runs),
             &calibration.speeds,
             budget_s(film),
-            started.elapsed().as_secs_f64(),
+            carried_s + started.elapsed().as_secs_f64(),
         )?;
         if first.short_s > 0.0 && !runs.is_empty() {
             bail!("{}", crate::plan::too_small(film, &first));
@@ -320,6 +331,7 @@ impl Pipeline {
                 &serde_json::to_vec_pretty(&first)?,
             )?;
         }
+        let account = ledger::Running::start(&film.dir, film.settings.hours, started, carried_s);
         let mut reports = Vec::new();
         for id in StageId::ALL {
             let report = match self.evaluate(film, id)? {
@@ -355,7 +367,7 @@ impl Pipeline {
                         &rest,
                         &calibration.speeds,
                         budget_s(film),
-                        started.elapsed().as_secs_f64(),
+                        account.spent_s(),
                     )?;
                     let planned = replan.planned(id).expect("the stage is in its plan");
                     let run = StageRun {
@@ -381,6 +393,7 @@ impl Pipeline {
             progress.info(describe(&report));
             reports.push(report);
         }
+        account.finish()?;
         Ok(reports)
     }
 
@@ -432,164 +445,6 @@ fn budget_s(film: &Film) -> f64 {
 
 fn refs(stages: &[Box<dyn Stage>]) -> Vec<&dyn Stage> {
     stages.iter().map(|s| s.as_ref()).collect()
-}
-
-/// Why a stage runs, and what the plan gives it.
-struct StageRun {
-    why: String,
-    adopt_edits: bool,
-    planned: Planned,
-}
-
-/// Runs one stage and records its manifest; returns its report and the rates it saw.
-fn run_stage(
-    film: &Film,
-    stage: &dyn Stage,
-    inputs: StageInputs,
-    run: StageRun,
-    speeds: &Speeds,
-    progress: &Progress,
-) -> Result<(StageReport, Speeds)> {
-    let StageRun {
-        why,
-        adopt_edits,
-        planned,
-    } = run;
-    let id = stage.id();
-    let dir = film.stage_dir(id.name());
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    fsutil::remove_partials(&dir);
-    fsutil::remove_partials(&film.dir);
-    // Taking an edit keeps the manifest until it succeeds: a failed or killed try leaves
-    // the stage "edited", and the next make tries the (fixed) edit again.
-    if !adopt_edits {
-        keep_edits(film, stage, progress)?;
-        // The old manifest goes first: a run killed halfway must not look fresh.
-        let manifest_path = StageManifest::path(&dir);
-        if manifest_path.exists() {
-            std::fs::remove_file(&manifest_path)
-                .with_context(|| format!("cannot remove {}", manifest_path.display()))?;
-        }
-    }
-    progress.info(format!(
-        "{id}: running ({why}); planned {:.0} s: {}",
-        planned.planned_s, planned.intent.summary
-    ));
-    let started_wall = SystemTime::now();
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(planned.planned_s.max(0.0));
-    let ctx = StageContext {
-        film,
-        dir: dir.clone(),
-        deadline,
-        planned_s: planned.planned_s,
-        speeds,
-        progress,
-    };
-    // Twice its share and five minutes more (a tiny budget still gets its film): past that
-    // the stage stops with a clear error.
-    let share = deadline.saturating_duration_since(started);
-    let _overrun = crate::progress::OverrunGuard::new(
-        deadline + share + Duration::from_secs(300),
-        format!(
-            "the {id} stage ran far past its share of the time budget ({:.0} s): give the film more --hours, or less to do (a shorter screenplay)",
-            share.as_secs_f64()
-        ),
-    );
-    let outcome = if adopt_edits {
-        stage.adopt_edits(&ctx)
-    } else {
-        stage.run(&ctx)
-    };
-    let mut outcome = outcome.with_context(|| format!("the {id} stage failed"))?;
-    if adopt_edits {
-        // Taken in, an edit's hash is the recorded one; this says it is still the user's.
-        if !outcome.notes.is_object() {
-            outcome.notes = serde_json::json!({});
-        }
-        outcome.notes[HAND_EDITED] = serde_json::json!(stage.editable());
-    }
-    let duration = started.elapsed().as_secs_f64();
-    let outputs = StageManifest::record_outputs(&film.dir, &outcome.outputs)?;
-    let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let run_id = new_run_id(&outputs);
-    let manifest = StageManifest {
-        format: MANIFEST_FORMAT,
-        stage: id.name().to_string(),
-        run_id,
-        inputs,
-        outputs,
-        started: humantime::format_rfc3339_seconds(started_wall).to_string(),
-        finished,
-        duration_s: duration,
-        planned: Some(planned),
-        notes: outcome.notes,
-    };
-    manifest.save(&dir)?;
-    let seen: Speeds =
-        serde_json::from_value(manifest.notes[RATES_NOTE].clone()).unwrap_or_default();
-    let report = StageReport {
-        stage: id,
-        action: Action::Ran,
-        reason: Some(why),
-        duration_s: Some(duration),
-        outputs: manifest.outputs.iter().map(|o| o.path.clone()).collect(),
-    };
-    Ok((report, seen))
-}
-
-/// The manifest note listing the editable outputs that hold a hand edit the stage took in.
-const HAND_EDITED: &str = "hand_edited";
-
-/// Before a stage regenerates its outputs, copies each hand-edited one (it differs from what
-/// the last run wrote, or it is an edit the stage took in) to `<stage>/edits/`, so no edit
-/// is lost.
-fn keep_edits(film: &Film, stage: &dyn Stage, progress: &Progress) -> Result<()> {
-    let dir = film.stage_dir(stage.id().name());
-    let manifest = StageManifest::load(&dir).ok().flatten();
-    for rel in stage.editable() {
-        let path = film.dir.join(rel);
-        let Ok(hash) = fsutil::hash_file(&path) else {
-            continue;
-        };
-        let generated = manifest.as_ref().is_some_and(|m| {
-            let taken_in = m.notes[HAND_EDITED]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|p| p == rel));
-            !taken_in && m.outputs.iter().any(|o| o.path == *rel && o.hash == hash)
-        });
-        if generated {
-            continue;
-        }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
-            .to_string()
-            .replace(':', "-");
-        let kept = dir
-            .join("edits")
-            .join(format!("{stamp}-{}", name.unwrap_or_default()));
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        fsutil::write_atomic(&kept, &bytes)?;
-        progress.info(format!(
-            "{}: your edit of {rel} is kept as {} before the stage writes it again",
-            stage.id(),
-            kept.strip_prefix(&film.dir).unwrap_or(&kept).display()
-        ));
-    }
-    Ok(())
-}
-
-/// An id unique to this run (time to the nanosecond, process, a counter, and what it wrote).
-fn new_run_id(outputs: &[crate::manifest::OutputRecord]) -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let seed = format!("{nanos}:{}:{n}:{outputs:?}", std::process::id());
-    fsutil::hash_bytes(seed.as_bytes())[..16].to_string()
 }
 
 fn skipped(stage: StageId, action: Action, reason: Option<String>) -> StageReport {

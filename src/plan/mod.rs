@@ -9,6 +9,7 @@
 //! use it, up to what each can use. Time nothing can use is reported, not hidden.
 
 pub mod calibration;
+pub mod ledger;
 
 use anyhow::Result;
 use serde::Serialize;

@@ -17,8 +17,8 @@ use super::fountain::{self, Screenplay};
 use super::lm::sample::DraftRequest;
 use super::lm::tokenizer::genre_token;
 use super::lm::ModelBundle;
-use super::stage::{check_constraints, write_screenplay, WriteStats};
 use super::tune;
+use super::write::{check_constraints, write_screenplay, WriteStats};
 use crate::film::Film;
 use crate::fsutil;
 use crate::items::{key_of, Items};
@@ -139,7 +139,7 @@ pub fn intent(film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
 /// The model's loading, sampling and scoring speeds, on a short draft.
 pub fn calibrate(film: &Film) -> Result<Speeds> {
     let started = Instant::now();
-    let bundle = super::stage::load_model(film.settings.screenplay_model.as_deref())?;
+    let bundle = super::models::load_model(film.settings.screenplay_model.as_deref())?;
     let mut speeds = Speeds::default();
     speeds.set(LOADS, 1.0 / started.elapsed().as_secs_f64());
     // Raw tokens, greedily: the probe measures the model's speed, whatever it writes.

@@ -7,7 +7,9 @@ pub mod corpus;
 pub mod drafts;
 pub mod fountain;
 pub mod lm;
+pub mod models;
 pub mod stage;
 pub mod tune;
+pub mod write;
 
 pub use stage::ScreenplayStage;

@@ -14,7 +14,7 @@ use super::lm::base::{self, Base};
 use super::lm::tokenizer::ScreenplayTokenizer;
 use super::lm::train::{self, Document, Start, TrainOptions};
 use super::lm::{Arch, LanguageModel, ModelConfig, WEIGHTS_FILE};
-use super::stage::{built_in, BuiltIn};
+use super::models::{built_in, BuiltIn};
 use crate::film::{FilmSettings, Genre};
 use crate::fsutil;
 use crate::progress::Progress;

@@ -49,6 +49,8 @@ pub struct Pick {
     pub similarity: f32,
     pub light: f32,
     pub score: f32,
+    /// How well it fits its scene: the score without the chance.
+    pub fit: f32,
 }
 
 /// Pacing of the selection.
@@ -149,12 +151,43 @@ pub fn select(
     seed: u64,
     pacing: &Pacing,
 ) -> Result<Vec<Pick>> {
+    let order: Vec<usize> = (0..scenes.len()).collect();
+    let input = Selection {
+        scenes,
+        footage,
+        similarity,
+        fps,
+        pacing,
+    };
+    select_in_order(&input, &order, seed)
+}
+
+/// What a selection chooses from.
+struct Selection<'a> {
+    scenes: &'a [SceneNeed],
+    footage: &'a [Footage],
+    similarity: &'a [Vec<f32>],
+    fps: f64,
+    pacing: &'a Pacing,
+}
+
+/// Fills the scenes greedily in `order` (indices into `scenes`); the picks come back in
+/// story order.
+fn select_in_order(input: &Selection, order: &[usize], seed: u64) -> Result<Vec<Pick>> {
+    let Selection {
+        scenes,
+        footage,
+        similarity,
+        fps,
+        pacing,
+    } = *input;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5407_5e1e_c7ed);
     let mut free = windows(footage, pacing, fps);
     let frames_of = |seconds: f64| (seconds * fps).round() as usize;
     let min_frames = frames_of(pacing.min_piece).max(1);
     let mut picks = Vec::new();
-    for (s, need) in scenes.iter().enumerate() {
+    for (done, &s) in order.iter().enumerate() {
+        let need = &scenes[s];
         let mut left = need.frames;
         while left > 0 {
             // Score every free window; the last piece of a scene prefers windows long enough
@@ -172,16 +205,17 @@ pub fn select(
                     } else {
                         0.0
                     };
-                    let score = sim
-                        + 0.3 * light
-                        + face_fit(need.speakers, f.faces)
-                        + short
-                        + pacing.chance * rng.random::<f32>();
-                    (w, sim, light, score)
+                    let fit = sim + 0.3 * light + face_fit(need.speakers, f.faces);
+                    let score = fit + short + pacing.chance * rng.random::<f32>();
+                    (w, sim, light, score, fit)
                 })
                 .max_by(|a, b| a.3.total_cmp(&b.3));
-            let Some((w, sim, light, score)) = best else {
-                let missing: usize = left + scenes[s + 1..].iter().map(|n| n.frames).sum::<usize>();
+            let Some((w, sim, light, score, fit)) = best else {
+                let missing: usize = left
+                    + order[done + 1..]
+                        .iter()
+                        .map(|&n| scenes[n].frames)
+                        .sum::<usize>();
                 bail!(
                     "the archive ran out of unused footage: {:.0} s more are needed (scene {} on); add footage with `benjamin archive add`, or make a shorter film (--minutes)",
                     missing as f64 / fps,
@@ -221,11 +255,87 @@ pub fn select(
                 similarity: sim,
                 light,
                 score,
+                fit,
             });
             left -= take;
         }
     }
+    // Stable: a scene's pieces keep their order.
+    picks.sort_by_key(|p| scenes.iter().position(|n| n.number == p.scene));
     Ok(picks)
+}
+
+/// How well a selection fits its scenes: the mean fit of its picks, weighed by frames.
+pub fn fit(picks: &[Pick]) -> f64 {
+    let frames: usize = picks.iter().map(|p| p.frames).sum();
+    let total: f64 = picks.iter().map(|p| p.fit as f64 * p.frames as f64).sum();
+    total / frames.max(1) as f64
+}
+
+/// The best of several selections and the fit of each.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub picks: Vec<Pick>,
+    pub fits: Vec<f64>,
+    pub chosen: usize,
+}
+
+/// `candidates` selections, each filling the scenes in another order (the story's first,
+/// then seeded shuffles), and the one that fits the film best. Filling is greedy, so the
+/// scene that comes first takes the best footage; another order can give it to the scene it
+/// fits better. The same seed and count give the same choice.
+pub fn search(
+    scenes: &[SceneNeed],
+    footage: &[Footage],
+    similarity: &[Vec<f32>],
+    fps: f64,
+    seed: u64,
+    pacing: &Pacing,
+    candidates: usize,
+) -> Result<Search> {
+    use rand::seq::SliceRandom;
+    let input = Selection {
+        scenes,
+        footage,
+        similarity,
+        fps,
+        pacing,
+    };
+    let mut order: Vec<usize> = (0..scenes.len()).collect();
+    // The story's order fails only when the archive runs out, and then every order does.
+    let mut best = select_in_order(&input, &order, seed)?;
+    let mut search = Search {
+        fits: vec![fit(&best)],
+        picks: Vec::new(),
+        chosen: 0,
+    };
+    let mut shuffle = ChaCha8Rng::seed_from_u64(seed ^ 0x0bde_45ea_5c4e);
+    for k in 1..candidates.max(1) {
+        crate::progress::check_interrupted()?;
+        order.shuffle(&mut shuffle);
+        let Ok(picks) = select_in_order(&input, &order, seed.wrapping_add(k as u64)) else {
+            search.fits.push(f64::NAN);
+            continue;
+        };
+        let f = fit(&picks);
+        if f > search.fits[search.chosen] {
+            search.chosen = k;
+            best = picks;
+        }
+        search.fits.push(f);
+    }
+    search.picks = best;
+    Ok(search)
+}
+
+/// Scene-window scores one selection computes (each piece scores every free window): the
+/// unit of the search's cost.
+pub fn work(scenes: &[SceneNeed], footage: &[Footage], fps: f64, pacing: &Pacing) -> f64 {
+    let pieces: f64 = scenes
+        .iter()
+        .map(|n| (n.frames as f64 / (pacing.max_piece * fps)).ceil().max(1.0))
+        .sum();
+    pieces * windows(footage, pacing, fps).len() as f64
 }
 
 #[cfg(test)]
@@ -346,6 +456,46 @@ mod tests {
         }];
         let picks = select(&talk, &f, &[vec![0.0; 8]], 24.0, 1, &pacing).unwrap();
         assert_eq!((picks[0].source, picks[0].shot), (2, 1));
+    }
+
+    #[test]
+    fn searching_more_orders_gives_the_footage_to_the_scene_it_fits_best() {
+        let one_second = |source| Footage {
+            source,
+            shot: 0,
+            start: 0.0,
+            end: 1.0,
+            still: false,
+            luma: 0.5,
+            faces: None,
+        };
+        let f = [one_second(0), one_second(1)];
+        let scene = |number| SceneNeed {
+            number,
+            frames: 24,
+            night: None,
+            speakers: 0,
+        };
+        let pacing = Pacing {
+            chance: 0.0,
+            margin_frames: 0,
+            ..Default::default()
+        };
+        // Both scenes like the first shot best; only the second has no other.
+        let sim = [vec![0.5, 0.45], vec![0.9, 0.0]];
+        let scenes = [scene(1), scene(2)];
+        let one = search(&scenes, &f, &sim, 24.0, 3, &pacing, 1).unwrap();
+        assert_eq!(one.fits.len(), 1);
+        assert_eq!(
+            one.picks,
+            select(&scenes, &f, &sim, 24.0, 3, &pacing).unwrap()
+        );
+        assert_eq!(one.picks[1].source, 1, "greedy: the first scene took it");
+        let many = search(&scenes, &f, &sim, 24.0, 3, &pacing, 8).unwrap();
+        assert_eq!(many.fits.len(), 8);
+        assert!(many.fits[many.chosen] > one.fits[0] + 0.3, "{many:?}");
+        assert_eq!((many.picks[0].scene, many.picks[0].source), (1, 1));
+        assert_eq!((many.picks[1].scene, many.picks[1].source), (2, 0));
     }
 
     #[test]

@@ -1,21 +1,26 @@
 //! The `shots` stage: footage from the archive for every scene of the screenplay, as long as
 //! the scene plays (the voice timings when they exist, else the page-a-minute estimate).
 //!
-//! Entry point: [`ShotsStage`]; the choice itself is [`select::select`].
+//! Entry point: [`ShotsStage`]; the choice itself is [`select::search`].
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::budget;
 use super::select::{self, Footage, Pacing, Pick, SceneNeed};
 use crate::archive::{Archive, Index, Matching, SourceRecord};
 use crate::edl::{EdlFragment, Shot};
 use crate::film::Film;
 use crate::fsutil;
-use crate::manifest::StageInputs;
+use crate::manifest::{Intent, StageInputs};
+use crate::progress::Progress;
 use crate::screenplay::fountain::{Element, Screenplay};
-use crate::stage::{hash_inputs, Blocked, Stage, StageContext, StageId, StageOutcome};
+use crate::stage::{
+    hash_inputs, Blocked, Estimate, Speeds, Stage, StageContext, StageId, StageOutcome, RATES_NOTE,
+};
 use crate::voice::DialogueTimings;
 
 /// The stage's record of what it chose and why (the edit list has only what the cut needs).
@@ -31,6 +36,35 @@ pub struct Choices {
     /// Where the scene lengths came from: "voice" or "estimate".
     pub timing: String,
     pub shots: Vec<ChosenShot>,
+}
+
+impl Choices {
+    fn of(
+        archive: &Archive,
+        matching: Matching,
+        timing: &str,
+        picks: &[Pick],
+        usable: &[SourceRecord],
+    ) -> Choices {
+        Choices {
+            archive: archive.dir.clone(),
+            matching,
+            timing: timing.into(),
+            shots: picks
+                .iter()
+                .map(|p| ChosenShot {
+                    scene: p.scene,
+                    source: usable[p.source].path.clone(),
+                    source_id: usable[p.source].id.clone(),
+                    shot: usable[p.source].shots[p.shot].index,
+                    in_point: p.start,
+                    out_point: p.end,
+                    similarity: p.similarity,
+                    light: p.light,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,6 +183,8 @@ impl Stage for ShotsStage {
                 "embedder": archive.info.embedder,
                 "pacing": Pacing::default(),
                 "fps": film.settings.frame.fps,
+                // The budget decides how many selections are searched.
+                "hours": film.settings.hours,
             }),
             files: hash_inputs(film, &files)?,
             ..Default::default()
@@ -163,39 +199,9 @@ impl Stage for ShotsStage {
         let needs = scene_needs(&screenplay, timings.as_ref(), fps);
 
         let archive = Archive::open_existing(&archive_dir(film))?;
-        let sources = archive.sources()?;
-        // Sources whose file went missing since they were added cannot be cut.
-        let usable: Vec<SourceRecord> = sources
-            .into_iter()
-            .filter(|s| {
-                let ok = s.path.is_file();
-                if !ok {
-                    ctx.progress.info(format!(
-                        "skipping {}: the file is gone (remove it with `benjamin archive remove {}`)",
-                        s.path.display(),
-                        &s.id[..12]
-                    ));
-                }
-                ok
-            })
-            .collect();
+        let usable = usable_sources(&archive, ctx.progress)?;
         let index = Index::new(&archive, &usable)?;
-        let footage: Vec<Footage> = index
-            .shots
-            .iter()
-            .map(|&(s, k)| {
-                let shot = &usable[s].shots[k];
-                Footage {
-                    source: s,
-                    shot: k,
-                    start: shot.start,
-                    end: shot.end,
-                    still: usable[s].still,
-                    luma: shot.luma,
-                    faces: shot.faces,
-                }
-            })
-            .collect();
+        let footage = footage_of(&index, &usable);
         let bar = ctx.progress.bar(needs.len() as u64, "matching", "scenes");
         let mut similarity = Vec::with_capacity(needs.len());
         let mut matching = Matching::Keywords;
@@ -212,42 +218,31 @@ impl Stage for ShotsStage {
                 .info("shots: matching scenes to footage by keywords (no sentence-embedding model for this archive)");
         }
         let pacing = Pacing::default();
-        let picks = select::select(
+        let work = select::work(&needs, &footage, fps, &pacing);
+        let candidates = budget::candidates(ctx.speeds, ctx.planned_s, work);
+        let started = Instant::now();
+        let search = select::search(
             &needs,
             &footage,
             &similarity,
             fps,
             film.settings.seed,
             &pacing,
+            candidates,
         )?;
+        let search_s = started.elapsed().as_secs_f64();
+        let picks = search.picks;
 
         let fragment = EdlFragment {
             shots: picks.iter().map(|p| edl_shot(p, &usable)).collect(),
             ..Default::default()
         };
-        let choices = Choices {
-            archive: archive.dir.clone(),
-            matching,
-            timing: if timings.is_some() {
-                "voice"
-            } else {
-                "estimate"
-            }
-            .into(),
-            shots: picks
-                .iter()
-                .map(|p| ChosenShot {
-                    scene: p.scene,
-                    source: usable[p.source].path.clone(),
-                    source_id: usable[p.source].id.clone(),
-                    shot: usable[p.source].shots[p.shot].index,
-                    in_point: p.start,
-                    out_point: p.end,
-                    similarity: p.similarity,
-                    light: p.light,
-                })
-                .collect(),
+        let timing = if timings.is_some() {
+            "voice"
+        } else {
+            "estimate"
         };
+        let choices = Choices::of(&archive, matching, timing, &picks, &usable);
         let fragment_path = fragment.write(&ctx.dir)?;
         let choices_path = ctx.dir.join(CHOICES_FILE);
         fsutil::write_atomic(&choices_path, &serde_json::to_vec_pretty(&choices)?)?;
@@ -265,9 +260,69 @@ impl Stage for ShotsStage {
                 "scenes": needs.len(),
                 "seconds": seconds,
                 "matching": matching,
+                "selections": candidates,
+                "fit_story_order": search.fits[0],
+                "fit_chosen": search.fits[search.chosen],
+                RATES_NOTE: rates_seen(work * candidates as f64, search_s),
             }),
         })
     }
+
+    fn estimate(&self, _film: &Film, _speeds: &Speeds) -> Result<Estimate> {
+        Ok(budget::estimate())
+    }
+
+    fn intent(&self, _film: &Film, _speeds: &Speeds, seconds: f64) -> Result<Intent> {
+        Ok(budget::intent(seconds))
+    }
+}
+
+/// The archive's sources that can be cut: those whose file went missing since they were
+/// added are skipped, with how to remove them.
+fn usable_sources(archive: &Archive, progress: &Progress) -> Result<Vec<SourceRecord>> {
+    Ok(archive
+        .sources()?
+        .into_iter()
+        .filter(|s| {
+            let ok = s.path.is_file();
+            if !ok {
+                progress.info(format!(
+                    "skipping {}: the file is gone (remove it with `benjamin archive remove {}`)",
+                    s.path.display(),
+                    &s.id[..12]
+                ));
+            }
+            ok
+        })
+        .collect())
+}
+
+/// The index's shots as the selector sees them.
+fn footage_of(index: &Index, usable: &[SourceRecord]) -> Vec<Footage> {
+    index
+        .shots
+        .iter()
+        .map(|&(s, k)| {
+            let shot = &usable[s].shots[k];
+            Footage {
+                source: s,
+                shot: k,
+                start: shot.start,
+                end: shot.end,
+                still: usable[s].still,
+                luma: shot.luma,
+                faces: shot.faces,
+            }
+        })
+        .collect()
+}
+
+/// The search's rate, when it ran long enough to time.
+fn rates_seen(work: f64, seconds: f64) -> serde_json::Value {
+    if seconds < 1.0 {
+        return serde_json::json!({});
+    }
+    serde_json::json!({ budget::WORK: work / seconds })
 }
 
 /// The edit list's shot for a pick, with the source's licence and credit.
