@@ -1,6 +1,7 @@
 //! What time buys the cut: a slower x264 preset at the same quality (CRF), which makes a
 //! smaller, cleaner film. The cut's work is its frames; each preset's speed is measured on
-//! this machine, first by encoding a moving texture, then by every cut.
+//! this machine, first by encoding graded footage (a moving texture when the archive has
+//! none), then by every cut, per genre.
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,7 +11,8 @@ use ffmpeg_next::{format, frame};
 use serde::{Deserialize, Serialize};
 
 use super::{cards, CutOptions};
-use crate::film::{Film, Frame};
+use crate::film::{Film, Frame, Genre};
+use crate::media::filter::VideoGraph;
 use crate::media::mp4::{Mp4Options, Mp4Writer};
 use crate::stage::{Estimate, Intent, Speeds};
 
@@ -31,9 +33,16 @@ const SAFETY: f64 = 1.1;
 /// Seconds that do not scale with frames: mixing, subtitles, signing.
 const FIXED_S: f64 = 3.0;
 
-/// Rates are kept in frames of 1280x720 per second, whatever the film's size.
+/// Rates are kept in frames of 1280x720 per second, whatever the film's size: the probe's
+/// for each preset (through the grainiest look, noir's, so that it errs on the safe side)...
 fn unit(preset: &str) -> String {
     format!("cut.frames.{preset}")
+}
+
+/// ...and what cuts of each genre saw: a look's grain costs the slower presets the most
+/// (noir's made `slow` half again slower than clean footage on the reference machine).
+fn genre_unit(genre: Genre, preset: &str) -> String {
+    format!("cut.frames.{genre}.{preset}")
 }
 
 /// How many 1280x720 frames one of the film's frames is worth.
@@ -41,8 +50,10 @@ fn scale(frame: Frame) -> f64 {
     (frame.width as f64 * frame.height as f64) / (1280.0 * 720.0)
 }
 
-fn fps(speeds: &Speeds, i: usize, frame: Frame) -> f64 {
-    speeds.rate(&unit(PRESETS[i]), FALLBACK_FPS[i]) / scale(frame)
+fn fps(speeds: &Speeds, i: usize, film: &Film) -> f64 {
+    let probed = speeds.rate(&unit(PRESETS[i]), FALLBACK_FPS[i]);
+    let genre = film.settings.genre;
+    speeds.rate(&genre_unit(genre, PRESETS[i]), probed) / scale(film.settings.frame)
 }
 
 /// The cut's choice, kept in its manifest.
@@ -69,7 +80,7 @@ pub fn frames(film: &Film) -> usize {
 }
 
 fn seconds_at(film: &Film, speeds: &Speeds, i: usize, frames: usize) -> f64 {
-    FIXED_S + SAFETY * frames as f64 / fps(speeds, i, film.settings.frame)
+    FIXED_S + SAFETY * frames as f64 / fps(speeds, i, film)
 }
 
 pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
@@ -120,13 +131,14 @@ pub fn rates_seen(film: &Film, preset: &str, frames: usize, seconds: f64) -> Spe
         return seen;
     }
     let rate = frames as f64 / (seconds - FIXED_S) * scale(film.settings.frame);
-    seen.set(unit(PRESETS[used]), rate);
+    seen.set(genre_unit(film.settings.genre, PRESETS[used]), rate);
     seen
 }
 
-/// Encodes a second and a half of 1280x720 pictures with each preset: footage from the
-/// film's archive when it has a video (x264's presets differ most on real grain and motion),
-/// else a drifting texture.
+/// Encodes a second and a half of 1280x720 pictures with each preset, graded with noir's
+/// look (its moving grain is what the slower presets find hardest): footage from the film's
+/// archive when it has a video (x264's presets differ most on real grain and motion), else a
+/// drifting texture.
 pub fn calibrate(film: &Film, scratch: &Path) -> Result<Speeds> {
     const FRAMES: usize = 36;
     let f = Frame {
@@ -143,6 +155,7 @@ pub fn calibrate(film: &Film, scratch: &Path) -> Result<Speeds> {
             })
             .collect()
     });
+    let pictures = graded(&pictures, f)?;
     let mut speeds = Speeds::default();
     for preset in PRESETS {
         let opts = Mp4Options {
@@ -163,6 +176,26 @@ pub fn calibrate(film: &Film, scratch: &Path) -> Result<Speeds> {
         speeds.set(unit(preset), rate * WHOLE_CUT_SHARE);
     }
     Ok(speeds)
+}
+
+/// The pictures through noir's look, as a cut grades them.
+fn graded(pictures: &[frame::Video], f: Frame) -> Result<Vec<frame::Video>> {
+    let spec = format!("{},format=yuv420p", super::look::genre_look(Genre::Noir));
+    let mut graph = VideoGraph::new(
+        f.width,
+        f.height,
+        format::Pixel::YUV420P,
+        ffmpeg_next::Rational(1, f.fps as i32),
+        &spec,
+    )?;
+    let mut out = Vec::with_capacity(pictures.len());
+    for (i, p) in pictures.iter().enumerate() {
+        graph.push(p, i as i64)?;
+        out.extend(std::iter::from_fn(|| graph.pull()));
+    }
+    graph.push_eof()?;
+    out.extend(std::iter::from_fn(|| graph.pull()));
+    Ok(out)
 }
 
 /// `count` pictures from the first video of the film's archive, scaled to `f`.
@@ -262,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_reports_its_rate_in_frames_of_720p() {
+    fn a_cut_reports_its_rate_in_frames_of_720p_for_its_genre() {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = FilmSettings::new("P".into(), Genre::Noir, 1, 1.0);
         settings.frame = Frame {
@@ -274,7 +307,18 @@ mod tests {
         // 2400 quarter-size frames in 3 + 40 s: 60 frames/s, 15 of 720p.
         let seen = rates_seen(&film, "veryfast", 2400, 43.0);
         assert_eq!(seen.0.len(), 1);
-        assert!((seen.rate("cut.frames.veryfast", 0.0) - 15.0).abs() < 1e-9);
+        assert!((seen.rate("cut.frames.noir.veryfast", 0.0) - 15.0).abs() < 1e-9);
         assert!(rates_seen(&film, "veryfast", 100, 5.0).0.is_empty());
+
+        // What noir's cuts saw plans noir films; another genre keeps the probe's rate.
+        let mut speeds = Speeds::default();
+        speeds.set("cut.frames.slow", 100.0);
+        let probed = seconds_at(&film, &speeds, 3, 1000);
+        speeds.set("cut.frames.noir.slow", 10.0);
+        assert!(seconds_at(&film, &speeds, 3, 1000) > 5.0 * probed);
+        let other = tempfile::tempdir().unwrap();
+        settings.genre = Genre::Scifi;
+        let scifi = Film::save(other.path(), &settings).unwrap();
+        assert_eq!(seconds_at(&scifi, &speeds, 3, 1000), probed);
     }
 }
