@@ -220,11 +220,15 @@ pub fn run_stage(
         if training.earlier.is_none() && report.seconds > 5.0 {
             seen.set(budget::train_unit(r), report.steps_per_second);
         }
+        // What the model is and how it trained, shown or not.
+        let config = &training.config;
+        notes["model"] = serde_json::json!({"resolution": r, "width": config.width, "latent": config.latent, "identities": config.identities, "parameters": report.parameters});
+        notes["training"] = serde_json::json!({"steps": report.steps, "resumed_from": report.resumed_from, "steps_per_second": report.steps_per_second, "reconstruction": report.reconstruction, "adversarial": report.adversarial, "discriminator": report.discriminator});
         notes["held_out_ssim"] = serde_json::json!(report.held_out_ssim);
         notes["min_ssim"] = serde_json::json!(run.min_ssim);
-        why_none = budget::too_poor(&report, run.min_ssim, &casting);
+        why_none = budget::too_poor(&report, run.min_ssim, &casting, film.settings.hours);
         if why_none.is_none() {
-            trained = Some((model, report));
+            trained = Some(model);
         }
     }
     if let Some(why) = &why_none {
@@ -232,7 +236,7 @@ pub fn run_stage(
         notes["swapped"] = serde_json::json!(0);
         notes["why_none"] = serde_json::json!(why);
         Items::<f64>::open(&clips_dir).prune()?;
-    } else if let Some((model, report)) = trained {
+    } else if let Some(model) = trained {
         let model_id = fsutil::hash_file(&training.dir.join(GENERATOR))?;
         let timer = RateTimer::start(&clips_dir);
         let clips = convert_shots(
@@ -255,9 +259,6 @@ pub fn run_stage(
             reports[i].clip = Some(name);
         }
         notes["swapped"] = serde_json::json!(reports.iter().filter(|r| r.clip.is_some()).count());
-        let config = &training.config;
-        notes["model"] = serde_json::json!({"resolution": r, "width": config.width, "latent": config.latent, "identities": config.identities, "parameters": report.parameters});
-        notes["training"] = serde_json::json!({"steps": report.steps, "resumed_from": report.resumed_from, "steps_per_second": report.steps_per_second, "reconstruction": report.reconstruction, "adversarial": report.adversarial, "discriminator": report.discriminator});
         outputs.push(training.dir.join("config.json"));
         outputs.push(training.dir.join(GENERATOR));
     }
