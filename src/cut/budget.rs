@@ -200,11 +200,7 @@ fn graded(pictures: &[frame::Video], f: Frame) -> Result<Vec<frame::Video>> {
 
 /// `count` pictures from the first video of the film's archive, scaled to `f`.
 fn footage(film: &Film, f: Frame, count: usize) -> Option<Vec<frame::Video>> {
-    let dir = film
-        .settings
-        .archive
-        .clone()
-        .unwrap_or_else(crate::film::default_archive);
+    let dir = film.settings.archive_dir();
     let archive = crate::archive::Archive::open_existing(&dir).ok()?;
     let video = archive
         .sources()

@@ -180,6 +180,11 @@ impl FilmSettings {
         self.minutes * 60.0 * 0.7
     }
 
+    /// The archive the film takes its footage from: its own, else the default one.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.archive.clone().unwrap_or_else(default_archive)
+    }
+
     /// Fails on a budget or a length out of range (a hand-edited film.toml can hold any).
     pub fn check(&self) -> Result<()> {
         check_range(self.hours, "hours", MAX_HOURS, "0.1 or 48").map_err(anyhow::Error::msg)?;

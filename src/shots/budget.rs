@@ -1,6 +1,9 @@
 //! What time buys the shots stage: more selections searched for the one that fits the film
 //! best ([`super::select::search`]).
 
+use super::select::Pacing;
+use crate::archive::Archive;
+use crate::film::Film;
 use crate::manifest::Intent;
 use crate::stage::{Estimate, Speeds};
 
@@ -19,20 +22,43 @@ const MOST_CANDIDATES: usize = 64;
 /// What the search may take at most, whatever the archive's size.
 const UPTO_S: f64 = 20.0;
 
-pub fn estimate() -> Estimate {
+/// Scene-window scores one selection of this film will take, before the scenes are known:
+/// the story's pieces (the length asked for) times the archive's windows.
+fn work_guess(film: &Film) -> f64 {
+    let pacing = Pacing::default();
+    let pieces = (film.settings.story_seconds_guess() / pacing.max_piece).ceil();
+    let windows: f64 = Archive::open_existing(&film.settings.archive_dir())
+        .and_then(|a| a.sources())
+        .map(|sources| {
+            let shots = sources.iter().flat_map(|s| &s.shots);
+            shots
+                .map(|shot| ((shot.end - shot.start) / pacing.max_piece).ceil().max(1.0))
+                .sum()
+        })
+        .unwrap_or(0.0);
+    pieces.max(1.0) * windows
+}
+
+fn selection_s(film: &Film, speeds: &Speeds) -> f64 {
+    speeds.seconds(WORK, work_guess(film), FALLBACK_RATE)
+}
+
+pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
     Estimate {
         least_s: LEAST_S,
         better_from_s: 0.0,
-        better_upto_s: UPTO_S,
+        better_upto_s: ((MOST_CANDIDATES - 1) as f64 * selection_s(film, speeds)).min(UPTO_S),
         weight: 0.02,
     }
 }
 
-pub fn intent(seconds: f64) -> Intent {
-    Intent::plain(format!(
-        "match scenes to footage, then search other orders of filling them for {:.0} s (up to {MOST_CANDIDATES} selections)",
-        (seconds - LEAST_S).max(0.0)
-    ))
+pub fn intent(film: &Film, speeds: &Speeds, seconds: f64) -> Intent {
+    let n = candidates(speeds, seconds, work_guess(film));
+    Intent::plain(if n > 1 {
+        format!("match scenes to footage, then keep the best of ~{n} orders of filling them")
+    } else {
+        "match scenes to footage, filling them in the story's order".to_string()
+    })
 }
 
 /// Selections the search can afford in `seconds` when each costs `work` window scores

@@ -81,13 +81,6 @@ pub struct ChosenShot {
     pub light: f32,
 }
 
-fn archive_dir(film: &Film) -> PathBuf {
-    film.settings
-        .archive
-        .clone()
-        .unwrap_or_else(crate::film::default_archive)
-}
-
 /// A digest of every source record: adding or removing footage makes the stage stale.
 fn archive_digest(archive: &Archive) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
@@ -169,7 +162,7 @@ impl Stage for ShotsStage {
 
     fn inputs(&self, film: &Film) -> Result<StageInputs> {
         let script = crate::screenplay::stage::require_json(film)?;
-        let dir = archive_dir(film);
+        let dir = film.settings.archive_dir();
         let archive = Archive::open_existing(&dir).map_err(|e| Blocked(format!("{e:#}")))?;
         let mut files = vec![script];
         let dialogue = crate::voice::timings_path(film);
@@ -198,7 +191,7 @@ impl Stage for ShotsStage {
         let timings = crate::voice::load_timings(film)?;
         let needs = scene_needs(&screenplay, timings.as_ref(), fps);
 
-        let archive = Archive::open_existing(&archive_dir(film))?;
+        let archive = Archive::open_existing(&film.settings.archive_dir())?;
         let usable = usable_sources(&archive, ctx.progress)?;
         let index = Index::new(&archive, &usable)?;
         let footage = footage_of(&index, &usable);
@@ -268,12 +261,12 @@ impl Stage for ShotsStage {
         })
     }
 
-    fn estimate(&self, _film: &Film, _speeds: &Speeds) -> Result<Estimate> {
-        Ok(budget::estimate())
+    fn estimate(&self, film: &Film, speeds: &Speeds) -> Result<Estimate> {
+        Ok(budget::estimate(film, speeds))
     }
 
-    fn intent(&self, _film: &Film, _speeds: &Speeds, seconds: f64) -> Result<Intent> {
-        Ok(budget::intent(seconds))
+    fn intent(&self, film: &Film, speeds: &Speeds, seconds: f64) -> Result<Intent> {
+        Ok(budget::intent(film, speeds, seconds))
     }
 }
 
