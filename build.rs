@@ -23,6 +23,9 @@ fn main() {
     };
     println!("cargo:rustc-env=BENJAMIN_AVFILTER_LIBRARY={name}");
     embed_corpora();
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        compile_kernels();
+    }
 }
 
 /// Lists the shipped screenplay corpora (`corpora/<genre>/*.fountain`) for `include_str!`:
@@ -49,4 +52,34 @@ fn embed_corpora() {
     code += "]\n";
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("corpora.rs"), code).expect("OUT_DIR is writable");
+}
+
+/// Compiles benjamin's CUDA kernels to PTX with nvcc (`scripts/setup-cuda.sh` installs it),
+/// for the GPU `CUDA_COMPUTE_CAP` names (default 90: Hopper, the H100 and H200). The driver
+/// loads the PTX at the first launch.
+fn compile_kernels() {
+    println!("cargo:rerun-if-env-changed=NVCC");
+    println!("cargo:rerun-if-env-changed=CUDA_COMPUTE_CAP");
+    let nvcc = std::env::var("NVCC").unwrap_or_else(|_| "nvcc".to_owned());
+    let cap = std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| "90".to_owned());
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    for name in ["kernels", "convert"] {
+        let source = format!("src/nn/cuda/{name}.cu");
+        println!("cargo:rerun-if-changed={source}");
+        let status = std::process::Command::new(&nvcc)
+            .args([
+                "--ptx",
+                "-O3",
+                "-std=c++17",
+                &format!("-arch=sm_{cap}"),
+                &source,
+                "-o",
+            ])
+            .arg(out_dir.join(format!("benjamin_{name}.ptx")))
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {nvcc} ({e}): run scripts/setup-cuda.sh and source its env.sh")
+            });
+        assert!(status.success(), "{nvcc} failed on {source}");
+    }
 }

@@ -13,7 +13,8 @@ use anyhow::Result;
 use benjamin::faces::budget::{held_out_ssim, hold_out};
 use benjamin::faces::model::ModelConfig;
 use benjamin::faces::synth::{aligned_faces, Look};
-use benjamin::faces::train::{from_tensor, to_tensor, FaceSet, TrainOptions, Trainer};
+use benjamin::faces::tensors::{from_tensor, to_tensor};
+use benjamin::faces::train::{FaceSet, TrainOptions, Trainer};
 use benjamin::progress::Progress;
 use benjamin::vision::image::Planar;
 

@@ -408,7 +408,7 @@ mod swap {
         let mut t = Trainer::open(&config(16), Some(dir.path()), &Device::Cpu).unwrap();
         t.train(&sets, &opts, far, &Progress::hidden()).unwrap();
         let saved = benjamin::faces::train::load_model(dir.path(), &Device::Cpu).unwrap();
-        let x = benjamin::faces::train::to_tensor(&[&sets[0].faces[0]], &Device::Cpu).unwrap();
+        let x = benjamin::faces::tensors::to_tensor(&[&sets[0].faces[0]], &Device::Cpu).unwrap();
         let before = t.model.forward(&x, 1).unwrap().0;
         let after = saved.forward(&x, 1).unwrap().0;
         let diff = (before - after)

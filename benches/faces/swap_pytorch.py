@@ -24,6 +24,10 @@ from PIL import Image
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 torch.manual_seed(1)
+# The GPU when there is one (benches/gpu_check.sh), in full f32 as benjamin trains: no TF32.
+DEV = torch.device(os.environ.get("DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
 
 
 def leaky(x):
@@ -110,32 +114,33 @@ def face_region(r):
 
 def random_warp(faces):
     n, _, r, _ = faces.shape
-    ang = (torch.rand(n) * 20 - 10) * math.pi / 180
-    sc = torch.rand(n) * 0.1 + 0.95
-    t = torch.rand(n, 2) * 0.2 - 0.1  # +-5% of the side, in [-1, 1] units
-    flip = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+    dev = faces.device
+    ang = (torch.rand(n, device=dev) * 20 - 10) * math.pi / 180
+    sc = torch.rand(n, device=dev) * 0.1 + 0.95
+    t = torch.rand(n, 2, device=dev) * 0.2 - 0.1  # +-5% of the side, in [-1, 1] units
+    flip = torch.where(torch.rand(n, device=dev) < 0.5, -1.0, 1.0)
     # Output -> input map (inverse of the similarity), as grid_sample wants.
     cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 1] = cos * flip, sin
     theta[:, 1, 0], theta[:, 1, 1] = -sin * flip, cos
     theta[:, :, 2] = -t
     grid = F.affine_grid(theta, (n, 3, r, r), align_corners=True)
     target = F.grid_sample(faces, grid, padding_mode="border", align_corners=True)
-    disp = torch.randn(n, 2, 5, 5) * 0.02 * 2  # 2% of the side, in [-1, 1] units
+    disp = torch.randn(n, 2, 5, 5, device=dev) * 0.02 * 2  # 2% of the side, in [-1, 1] units
     disp = F.interpolate(disp, size=(r, r), mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
     inp = F.grid_sample(faces, grid + disp, padding_mode="border", align_corners=True)
-    region = F.grid_sample(face_region(r).expand(n, 1, r, r), grid, padding_mode="border", align_corners=True)
+    region = F.grid_sample(face_region(r).to(dev).expand(n, 1, r, r), grid, padding_mode="border", align_corners=True)
     return inp, target, region
 
 
 def ssim(a, b):
     """Same as benjamin's image::ssim: luma, 11x11 Gaussian (1.5), valid region; a, b (3, R, R) in 0-255."""
-    wts = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+    wts = torch.tensor([0.299, 0.587, 0.114], device=a.device).view(3, 1, 1)
     x, y = (a * wts).sum(0)[None, None], (b * wts).sum(0)[None, None]
     g = torch.exp(-torch.arange(-5, 6.0) ** 2 / (2 * 1.5 ** 2))
     g = g / g.sum()
-    k = (g[:, None] * g[None, :])[None, None]
+    k = (g[:, None] * g[None, :])[None, None].to(a.device)
     mx, my = F.conv2d(x, k), F.conv2d(y, k)
     vx = F.conv2d(x * x, k) - mx ** 2
     vy = F.conv2d(y * y, k) - my ** 2
@@ -147,7 +152,7 @@ def ssim(a, b):
 def load(d):
     files = sorted(glob.glob(os.path.join(d, "*.png")))
     return torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
-                        for f in files]) / 255.0
+                        for f in files]).to(DEV) / 255.0
 
 
 def main():
@@ -156,9 +161,9 @@ def main():
     a, b = load(a_dir), load(b_dir)
     held = int(sys.argv[8]) if len(sys.argv) > 8 else len(a) // 5
     train_a, test_a = a[:len(a) - held], a[len(a) - held:]
-    enc = Encoder(r, w, latent)
-    decs = nn.ModuleList([Decoder(r, w, enc.top) for _ in range(2)])
-    discs = nn.ModuleList([PatchGan(w) for _ in range(2)])
+    enc = Encoder(r, w, latent).to(DEV)
+    decs = nn.ModuleList([Decoder(r, w, enc.top) for _ in range(2)]).to(DEV)
+    discs = nn.ModuleList([PatchGan(w) for _ in range(2)]).to(DEV)
     gen_params = list(enc.parameters()) + list(decs.parameters())
     opt_g = torch.optim.Adam(gen_params, lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
     opt_d = torch.optim.Adam(discs.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
@@ -166,7 +171,7 @@ def main():
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         g_loss, d_loss = 0, 0
-        warped = [random_warp(s[torch.randint(len(s), (batch,))]) for s in sets]
+        warped = [random_warp(s[torch.randint(len(s), (batch,), device=DEV)]) for s in sets]
         # The shared encoder takes both identities' faces as one batch, as benjamin's does.
         codes = enc(torch.cat([inp for inp, _, _ in warped])).split(batch)
         for i, (inp, tgt, region) in enumerate(warped):
@@ -189,13 +194,15 @@ def main():
         torch.nn.utils.clip_grad_norm_(discs.parameters(), 10.0)
         opt_d.step()
         steps += 1
+    if DEV.type == "cuda":
+        torch.cuda.synchronize()  # the steps queued are done before the clock stops
     elapsed = time.perf_counter() - start
     with torch.no_grad():
         # The decoder's own painting, not the masked composite (which could copy the input).
         face, _mask = decs[0](enc(test_a))
         s = sum(ssim(c * 255, t * 255) for c, t in zip(face, test_a)) / len(test_a)
     params = sum(p.numel() for p in gen_params) + sum(p.numel() for p in discs.parameters())
-    print(json.dumps({"framework": f"PyTorch {torch.__version__}", "steps": steps, "seconds": elapsed,
+    print(json.dumps({"framework": f"PyTorch {torch.__version__} on {DEV}", "steps": steps, "seconds": elapsed,
                       "steps_per_second": steps / elapsed, "parameters_generator": sum(p.numel() for p in gen_params),
                       "parameters_all": params, "heldout_faces": len(test_a), "heldout_ssim": s}, indent=1))
 

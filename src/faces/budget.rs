@@ -248,11 +248,11 @@ pub fn held_out_ssim(
             continue;
         }
         let refs: Vec<&Planar> = set.faces.iter().collect();
-        let x = train::to_tensor(&refs, &model.device)?;
+        let x = super::tensors::to_tensor(&refs, &model.device)?;
         let (faces, _) = model.forward(&x, id)?;
         let mut total = 0.0;
         for (i, original) in set.faces.iter().enumerate() {
-            total += ssim(&train::from_tensor(&faces, i)?, original);
+            total += ssim(&super::tensors::from_tensor(&faces, i)?, original);
         }
         let mean = total / set.faces.len() as f32;
         worst = Some(worst.map_or(mean, |w: f32| w.min(mean)));

@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use super::align::{alignment, paste, template, warp};
 use super::model::SwapModel;
 use super::scan::ShotScan;
-use super::train::{from_tensor, to_tensor};
+use super::tensors::{from_tensor, to_tensor};
 use crate::edl::Shot;
 use crate::fsutil::{self, AtomicFile};
 use crate::items::{key_of, Items};
@@ -188,6 +188,10 @@ pub fn swap_frame(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) 
     if faces.is_empty() {
         return Ok(());
     }
+    #[cfg(feature = "cuda")]
+    if model.device.is_cuda() {
+        return swap_frame_on_gpu(frame, faces, model);
+    }
     let r = model.config.resolution;
     let maps: Vec<_> = faces.iter().map(|f| alignment(&f.landmarks, r)).collect();
     let crops: Vec<Planar> = maps.iter().map(|m| warp(frame, m, r)).collect();
@@ -215,6 +219,48 @@ pub fn swap_frame(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) 
         colour_match(&mut face, &crops[i], &mask);
         paste(frame, &face, &mask, &maps[i]);
     }
+    Ok(())
+}
+
+/// [`swap_frame`] on the GPU, the same maths in benjamin's kernels
+/// (`crate::nn::cuda::convert`): the frame goes up once, is cropped, painted, colour-matched
+/// and pasted into there, and comes back once.
+#[cfg(feature = "cuda")]
+fn swap_frame_on_gpu(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) -> Result<()> {
+    use crate::nn::cuda::convert as gpu;
+    let (dev, r) = (&model.device, model.config.resolution);
+    let maps: Vec<_> = faces.iter().map(|f| alignment(&f.landmarks, r)).collect();
+    let on_gpu = Tensor::from_slice(&frame.data, (frame.height, frame.width, 3), dev)?;
+    let inverses: Vec<f32> = maps.iter().flat_map(|m| m.inverse().0).collect();
+    let inverses = Tensor::from_vec(inverses, (faces.len(), 6), dev)?;
+    let crops = gpu::align_crops(&on_gpu, &inverses, r)?;
+    let region = Tensor::from_vec(super::align::face_region(r).data, (r, r), dev)?;
+    // Grouped by identity: one forward per decoder; pasted in the faces' order, as on the CPU.
+    let mut painted: Vec<Option<(Tensor, Tensor)>> = vec![None; faces.len()];
+    let mut ids: Vec<usize> = faces.iter().map(|f| f.identity).collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        let which: Vec<u32> = (0..faces.len() as u32)
+            .filter(|&i| faces[i as usize].identity == id)
+            .collect();
+        let x = crops.index_select(&Tensor::new(which.as_slice(), dev)?, 0)?;
+        let (face, learned) = model.forward(&x, id)?;
+        let masks = gpu::blend_masks(&learned, &region)?;
+        let matched = gpu::colour_match(&face, &x, &masks)?;
+        for (k, &i) in which.iter().enumerate() {
+            painted[i as usize] = Some((matched.get(k)?, masks.get(k)?));
+        }
+    }
+    for (i, out) in painted.into_iter().enumerate() {
+        let (face, mask) = out.expect("every face was painted");
+        let Some(footprint) = super::align::footprint(&maps[i], r, frame.width, frame.height)
+        else {
+            continue;
+        };
+        gpu::paste(&on_gpu, &face, &mask, maps[i].0, footprint)?;
+    }
+    frame.data = on_gpu.flatten_all()?.to_vec1()?;
     Ok(())
 }
 

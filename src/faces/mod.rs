@@ -16,6 +16,8 @@ pub mod model;
 pub mod scan;
 pub mod stage;
 pub mod synth;
+pub mod tensors;
 pub mod track;
 pub mod train;
+pub mod warp;
 pub mod weights;

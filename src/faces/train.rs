@@ -13,8 +13,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::align::Affine;
 use super::model::{Discriminators, ModelConfig, SwapModel};
+use super::warp::{warp_batch, Warp};
+use crate::nn::loss::least_squares;
 use crate::nn::{load_weights, save_tensors, var_tensors, AdamW};
 use crate::progress::Progress;
 use crate::vision::image::Planar;
@@ -76,114 +77,6 @@ pub struct TrainReport {
     /// The lowest mean SSIM over the judged identities' held-out faces, after training.
     #[serde(default)]
     pub held_out_ssim: Option<f32>,
-}
-
-/// A random similarity and a smooth elastic distortion, as the deepfake trainers warp faces:
-/// the target is the face under the similarity, the input the same with the distortion too,
-/// so the decoder must rebuild a clean face from a bent one. The third picture is the face
-/// region ([`super::align::face_region`]) under the same similarity: the mask's target.
-pub fn random_warp(face: &Planar, rng: &mut impl Rng) -> (Planar, Planar, Planar) {
-    let r = face.width as f32;
-    let angle = rng.random_range(-10f32..10.0).to_radians();
-    let scale = rng.random_range(0.95f32..1.05);
-    let (tx, ty) = (
-        rng.random_range(-0.05f32..0.05) * r,
-        rng.random_range(-0.05f32..0.05) * r,
-    );
-    let flip = rng.random_bool(0.5);
-    let c = (r - 1.0) / 2.0;
-    // About the centre: p -> S (p - c) + c + t.
-    let sim = Affine::similarity(scale, angle, 0.0, 0.0);
-    let [ox, oy] = sim.apply([c, c]);
-    let sim = Affine([
-        sim.0[0],
-        sim.0[1],
-        c - ox + tx,
-        sim.0[3],
-        sim.0[4],
-        c - oy + ty,
-    ]);
-    let inv = sim.inverse();
-    // 5x5 grid of displacements (std 2% of the side), interpolated bilinearly.
-    const G: usize = 5;
-    let sd = 0.02 * r;
-    let grid: Vec<[f32; 2]> = (0..G * G)
-        .map(|_| {
-            let mut n = || {
-                // Sum of uniforms: close enough to a normal for a warp.
-                (0..4).map(|_| rng.random_range(-1f32..1.0)).sum::<f32>() * 0.866 * sd
-            };
-            [n(), n()]
-        })
-        .collect();
-    let size = face.width;
-    let mut target = Planar::new(size, size, 3);
-    let mut input = Planar::new(size, size, 3);
-    let region = super::align::face_region(size);
-    let mut mask = Planar::new(size, size, 1);
-    let mut px = [0f32; 3];
-    let lim = r - 1.0;
-    for y in 0..size {
-        for x in 0..size {
-            let xs = if flip { lim - x as f32 } else { x as f32 };
-            let [sx, sy] = inv.apply([xs, y as f32]);
-            let at = (y * size + x) * 3;
-            face.sample(sx.clamp(0.0, lim), sy.clamp(0.0, lim), &mut px);
-            target.data[at..at + 3].copy_from_slice(&px);
-            let mut m = [0f32; 1];
-            region.sample(sx.clamp(0.0, lim), sy.clamp(0.0, lim), &mut m);
-            mask.data[y * size + x] = m[0];
-            let gx = x as f32 / lim * (G - 1) as f32;
-            let gy = y as f32 / lim * (G - 1) as f32;
-            let (x0, y0) = ((gx as usize).min(G - 2), (gy as usize).min(G - 2));
-            let (fx, fy) = (gx - x0 as f32, gy - y0 as f32);
-            let g = |i: usize, j: usize, k: usize| grid[j * G + i][k];
-            let d = |k| {
-                (g(x0, y0, k) * (1.0 - fx) + g(x0 + 1, y0, k) * fx) * (1.0 - fy)
-                    + (g(x0, y0 + 1, k) * (1.0 - fx) + g(x0 + 1, y0 + 1, k) * fx) * fy
-            };
-            face.sample(
-                (sx + d(0)).clamp(0.0, lim),
-                (sy + d(1)).clamp(0.0, lim),
-                &mut px,
-            );
-            input.data[at..at + 3].copy_from_slice(&px);
-        }
-    }
-    (input, target, mask)
-}
-
-/// Faces (R x R, RGB 0-255) as a (N, 3, R, R) tensor in 0-1.
-pub fn to_tensor(faces: &[&Planar], device: &Device) -> Result<Tensor> {
-    let r = faces[0].width;
-    let mut data = Vec::with_capacity(faces.len() * 3 * r * r);
-    for f in faces {
-        for c in 0..3 {
-            data.extend(f.data.iter().skip(c).step_by(3).map(|v| v / 255.0));
-        }
-    }
-    Ok(Tensor::from_vec(data, (faces.len(), 3, r, r), device)?)
-}
-
-/// One-channel pictures (0-1) as a (N, 1, R, R) tensor.
-pub fn masks_tensor(masks: &[&Planar], device: &Device) -> Result<Tensor> {
-    let r = masks[0].width;
-    let data: Vec<f32> = masks.iter().flat_map(|m| m.data.iter().copied()).collect();
-    Ok(Tensor::from_vec(data, (masks.len(), 1, r, r), device)?)
-}
-
-/// Image `i` of a (N, C, R, R) tensor in 0-1 as a picture (RGB 0-255 for 3 channels, 0-1 for 1).
-pub fn from_tensor(t: &Tensor, i: usize) -> Result<Planar> {
-    let (_, ch, h, w) = t.dims4()?;
-    let v = t.get(i)?.flatten_all()?.to_vec1::<f32>()?;
-    let mut out = Planar::new(w, h, ch);
-    let k = if ch == 3 { 255.0 } else { 1.0 };
-    for c in 0..ch {
-        for p in 0..h * w {
-            out.data[p * ch + c] = v[c * h * w + p] * k;
-        }
-    }
-    Ok(out)
 }
 
 const CONFIG: &str = "config.json";
@@ -294,20 +187,16 @@ impl Trainer {
                 ));
             }
         }
-        let warped = crate::nn::on_cores(draws.len(), |j| {
-            let (si, fi, seed) = draws[j];
-            Ok(random_warp(
-                &sets[si].faces[fi],
-                &mut ChaCha8Rng::seed_from_u64(seed),
-            ))
-        })?;
         let mut batches = Vec::with_capacity(sets.len());
-        for pairs in warped.chunks(opts.batch.max(1)) {
-            batches.push((
-                to_tensor(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), &dev)?,
-                to_tensor(&pairs.iter().map(|p| &p.1).collect::<Vec<_>>(), &dev)?,
-                masks_tensor(&pairs.iter().map(|p| &p.2).collect::<Vec<_>>(), &dev)?,
-            ));
+        for chunk in draws.chunks(opts.batch.max(1)) {
+            let faces: Vec<&Planar> = (chunk.iter())
+                .map(|&(si, fi, _)| &sets[si].faces[fi])
+                .collect();
+            let warps: Vec<Warp> = (faces.iter().zip(chunk))
+                .map(|(f, &(_, _, seed))| Warp::draw(f.width, &mut ChaCha8Rng::seed_from_u64(seed)))
+                .collect();
+            let [input, target, mask] = warp_batch(&faces, &warps, &dev)?;
+            batches.push((input, target, mask));
         }
         anyhow::ensure!(!batches.is_empty(), "no identities to train");
         // Per identity: the reconstruction loss and the adversarial loss, for the report.
@@ -329,7 +218,7 @@ impl Trainer {
                         + mask.affine(-1.0, 1.0)?.broadcast_mul(inp)?)?;
                     let rec = (&comp - &tgt)?.abs()?.mean_all()?;
                     let raw = (face - &tgt)?.abs()?.mean_all()?;
-                    let adv = (disc.nets[id].forward(&comp)? - 1.0)?.sqr()?.mean_all()?;
+                    let adv = least_squares(&disc.nets[id].forward(&comp)?, 1.0)?;
                     {
                         let mut w = watched.lock().expect("no shard panicked");
                         w[id].0 += rec.to_scalar::<f32>()? * share;
@@ -344,7 +233,7 @@ impl Trainer {
                     });
                     let real = disc.nets[id].forward(&tgt)?;
                     let fake = disc.nets[id].forward(&comp.detach())?;
-                    let d = (((real - 1.0)?.sqr()?.mean_all()? + fake.sqr()?.mean_all()?)? * 0.5)?;
+                    let d = ((least_squares(&real, 1.0)? + least_squares(&fake, 0.0)?)? * 0.5)?;
                     d_loss = Some(match d_loss {
                         Some(a) => (a + d)?,
                         None => d,

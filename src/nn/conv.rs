@@ -129,7 +129,16 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, spec: ConvSpec) -> Res
             }),
         );
     }
+    #[cfg(feature = "cuda")]
+    if super::fused::on_gpu(x) && on_gpu_too(weight, bias) {
+        return super::cuda::conv2d(x, weight, bias, spec);
+    }
     composed(x, weight, bias, spec)
+}
+
+#[cfg(feature = "cuda")]
+fn on_gpu_too(weight: &Tensor, bias: &Tensor) -> bool {
+    super::fused::on_gpu(weight) && super::fused::on_gpu(bias)
 }
 
 /// The same layer from candle's ops.

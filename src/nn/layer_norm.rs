@@ -3,7 +3,9 @@
 
 use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 
-use super::fused::{dot, lane_sum, on_cpu, simd, values, Fused, Input, Kernel};
+use super::fused::{dot, fused_here, lane_sum, simd, values, Fused, Input, Kernel};
+#[cfg(feature = "cuda")]
+use {super::cuda::CudaInput, candle_core::CudaStorage};
 
 /// Layer normalisation that trains. candle-nn's own `LayerNorm` runs a fused kernel that
 /// records no backward pass (`apply_op*_no_bwd`): gradients silently stop there. This one's
@@ -30,7 +32,7 @@ impl candle_core::Module for LayerNorm {
 
 /// Layer normalisation over the last dimension, with weight and bias.
 pub fn normalize(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
-    if on_cpu(x) {
+    if fused_here(x) {
         x.contiguous()?
             .apply_op3(weight, bias, Fused(Normalize { eps }))
     } else {
@@ -53,6 +55,11 @@ fn moments(row: &[f32], eps: f32) -> (f32, f32) {
 
 impl Kernel<3> for Normalize {
     const NAME: &'static str = "fused-layer-norm";
+
+    #[cfg(feature = "cuda")]
+    fn cuda(&self, [x, w, b]: [CudaInput<'_>; 3]) -> Result<(CudaStorage, Shape)> {
+        super::cuda::layer_norm(self.eps, x, w, b)
+    }
 
     fn forward(
         &self,
@@ -107,6 +114,11 @@ struct LayerNormGrad {
 
 impl Kernel<3> for LayerNormGrad {
     const NAME: &'static str = "fused-layer-norm-grad";
+
+    #[cfg(feature = "cuda")]
+    fn cuda(&self, [x, w, g]: [CudaInput<'_>; 3]) -> Result<(CudaStorage, Shape)> {
+        super::cuda::layer_norm_grad(self.eps, x, w, g)
+    }
 
     fn forward(
         &self,

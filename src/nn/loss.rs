@@ -3,11 +3,13 @@
 
 use candle_core::{bail, CpuStorage, DType, Result, Shape, Tensor};
 
-use super::fused::{exp, lane_max, lane_sum, on_cpu, simd, values, Fused, Input, Kernel};
+use super::fused::{exp, fused_here, lane_max, lane_sum, simd, values, Fused, Input, Kernel};
+#[cfg(feature = "cuda")]
+use {super::cuda::CudaInput, candle_core::CudaStorage};
 
 /// Mean cross-entropy of `logits` `[n, classes]` against class ids `targets` `[n]` (u32).
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    if on_cpu(logits) && targets.dtype() == DType::U32 {
+    if fused_here(logits) && targets.dtype() == DType::U32 {
         logits
             .contiguous()?
             .apply_op2(&targets.contiguous()?, Fused(CrossEntropy))
@@ -53,6 +55,11 @@ fn check_targets(targets: &[u32], rows: usize, classes: usize) -> Result<()> {
 impl Kernel<2> for CrossEntropy {
     const NAME: &'static str = "fused-cross-entropy";
 
+    #[cfg(feature = "cuda")]
+    fn cuda(&self, [x, t]: [CudaInput<'_>; 2]) -> Result<(CudaStorage, Shape)> {
+        super::cuda::cross_entropy(x, t)
+    }
+
     fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
         let (rows, classes) = l1.shape().dims2()?;
@@ -84,6 +91,11 @@ struct CrossEntropyGrad;
 impl Kernel<2> for CrossEntropyGrad {
     const NAME: &'static str = "fused-cross-entropy-grad";
 
+    #[cfg(feature = "cuda")]
+    fn cuda(&self, [x, t]: [CudaInput<'_>; 2]) -> Result<(CudaStorage, Shape)> {
+        super::cuda::cross_entropy_grad(x, t)
+    }
+
     fn forward(&self, [(s1, l1), (s2, l2)]: [Input<'_>; 2]) -> Result<(CpuStorage, Shape)> {
         let (x, targets) = (values::<f32>(s1, l1)?, values::<u32>(s2, l2)?);
         let (rows, classes) = l1.shape().dims2()?;
@@ -105,6 +117,69 @@ impl Kernel<2> for CrossEntropyGrad {
     }
 }
 
+/// The least-squares GAN loss `mean((x - target)^2)` of a discriminator's logits, as one
+/// kernel each way (candle composes it from four ops and their gradients).
+pub fn least_squares(x: &Tensor, target: f32) -> Result<Tensor> {
+    if fused_here(x) {
+        x.contiguous()?.apply_op1(Fused(LeastSquares { target }))
+    } else {
+        (x - target as f64)?.sqr()?.mean_all()
+    }
+}
+
+struct LeastSquares {
+    target: f32,
+}
+
+impl Kernel<1> for LeastSquares {
+    const NAME: &'static str = "fused-least-squares";
+
+    #[cfg(feature = "cuda")]
+    fn cuda(&self, [x]: [CudaInput<'_>; 1]) -> Result<(CudaStorage, Shape)> {
+        super::cuda::least_squares(self.target, x)
+    }
+
+    fn forward(&self, [(s, l)]: [Input<'_>; 1]) -> Result<(CpuStorage, Shape)> {
+        let x = values::<f32>(s, l)?;
+        let t = self.target;
+        let total: f64 = x.iter().map(|&v| ((v - t) * (v - t)) as f64).sum();
+        let mean = (total / x.len().max(1) as f64) as f32;
+        Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
+    }
+
+    fn backward(
+        &self,
+        [x]: [&Tensor; 1],
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 1]> {
+        let target = self.target;
+        let d = x.apply_op1_no_bwd(&Fused(LeastSquaresGrad { target }))?;
+        Ok([Some(d.broadcast_mul(grad)?)])
+    }
+}
+
+/// `2 (x - target) / n`.
+struct LeastSquaresGrad {
+    target: f32,
+}
+
+impl Kernel<1> for LeastSquaresGrad {
+    const NAME: &'static str = "fused-least-squares-grad";
+
+    #[cfg(feature = "cuda")]
+    fn cuda(&self, [x]: [CudaInput<'_>; 1]) -> Result<(CudaStorage, Shape)> {
+        super::cuda::least_squares_grad(self.target, x)
+    }
+
+    fn forward(&self, [(s, l)]: [Input<'_>; 1]) -> Result<(CpuStorage, Shape)> {
+        let x = values::<f32>(s, l)?;
+        let k = 2.0 / x.len().max(1) as f32;
+        let d = x.iter().map(|&v| k * (v - self.target)).collect();
+        Ok((CpuStorage::F32(d), l.shape().clone()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +197,18 @@ mod tests {
         let bad = Tensor::new(&[3u32, 0, 10, 4], &Device::Cpu)?;
         let x = Tensor::zeros((4, 10), DType::F32, &Device::Cpu)?;
         assert!(cross_entropy(&x, &bad).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn least_squares_matches_candle() -> Result<()> {
+        for target in [0.0, 1.0] {
+            agree(
+                |x| least_squares(x, target),
+                |x| (x - target as f64)?.sqr()?.mean_all(),
+                &[3, 1, 4, 5],
+            )?;
+        }
         Ok(())
     }
 }

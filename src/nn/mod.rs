@@ -12,6 +12,8 @@ mod adamw;
 pub mod attention;
 mod conv;
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod fused;
 mod gemm;
 mod head_loss;
@@ -24,7 +26,7 @@ mod parallel;
 pub use adamw::AdamW;
 pub use conv::{conv2d, Activation, ConvSpec};
 pub use head_loss::head_cross_entropy;
-pub use layer_norm::{layer_norm, LayerNorm};
+pub use layer_norm::{layer_norm, normalize, LayerNorm};
 pub use linear::{frozen_linear, linear, Linear};
 pub use parallel::{on_cores, sharded_gradients};
 

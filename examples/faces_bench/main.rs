@@ -9,25 +9,15 @@
 //!   faces_bench synth OUTDIR N SIZE                  N aligned drawn faces (no real person)
 //!   faces_bench convert VIDEO SECONDS SIZE            conversion frames per second
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use benjamin::faces::align::{alignment, warp};
-use benjamin::faces::convert::{swap_frame, Replacement};
-use benjamin::faces::model::ModelConfig;
-use benjamin::faces::train::{from_tensor, to_tensor, FaceSet, TrainOptions, Trainer};
-use benjamin::progress::Progress;
 use benjamin::vision::detect::for_each_frame;
-use benjamin::vision::image::{ssim, Planar};
+use benjamin::vision::image::Planar;
 use benjamin::vision::mtcnn::Mtcnn;
 
-fn pngs(dir: &Path) -> Result<Vec<Planar>> {
-    let files = benjamin::faces::actors::list_images(dir)?;
-    files
-        .iter()
-        .map(|f| Ok(Planar::from_rgb(&image::open(f)?.to_rgb8())))
-        .collect()
-}
+mod shared;
 
 fn main() -> Result<()> {
     benjamin::nn::configure_threads(false);
@@ -96,63 +86,8 @@ fn main() -> Result<()> {
             eprintln!("{n} faces from {count} frames");
         }
         Some("train") => {
-            let a = pngs(Path::new(&args[1]))?;
-            let b = pngs(Path::new(&args[2]))?;
-            let seconds: f64 = args[3].parse()?;
-            let (size, width, latent, batch): (usize, usize, usize, usize) = (
-                args[4].parse()?,
-                args[5].parse()?,
-                args[6].parse()?,
-                args[7].parse()?,
-            );
-            let held: usize = args
-                .get(8)
-                .map(|s| s.parse())
-                .transpose()?
-                .unwrap_or(a.len() / 5);
-            // The last `held` faces of A (the end of the video) are never trained on.
-            let (train_a, test_a) = a.split_at(a.len() - held);
-            let cfg = ModelConfig {
-                resolution: size,
-                width,
-                latent,
-                identities: vec!["a".into(), "b".into()],
-            };
-            let mut t = Trainer::open(&cfg, None, &dev)?;
-            let sets = vec![
-                FaceSet {
-                    name: "a".into(),
-                    faces: train_a.to_vec(),
-                },
-                FaceSet {
-                    name: "b".into(),
-                    faces: b,
-                },
-            ];
-            let opts = TrainOptions {
-                batch,
-                ..Default::default()
-            };
-            let report = t.train(
-                &sets,
-                &opts,
-                Instant::now() + Duration::from_secs_f64(seconds),
-                &Progress::hidden(),
-            )?;
-            let mut total = 0.0;
-            for f in test_a {
-                let x = to_tensor(&[f], &dev)?;
-                // The decoder's own painting, not the masked composite (which could copy the input).
-                let (face, _mask) = t.model.forward(&x, 0)?;
-                total += ssim(&from_tensor(&face, 0)?, f);
-            }
-            let out = serde_json::json!({
-                "framework": "benjamin (candle)", "steps": report.steps, "seconds": report.seconds,
-                "steps_per_second": report.steps_per_second, "parameters": report.parameters,
-                "heldout_faces": test_a.len(), "heldout_ssim": total / test_a.len().max(1) as f32,
-                "reconstruction": report.reconstruction,
-            });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            let report = shared::train(&args[1..], &dev)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Some("synth") => {
             let (dir, n, size) = (
@@ -171,46 +106,15 @@ fn main() -> Result<()> {
             let video = Path::new(&args[1]);
             let seconds: f64 = args[2].parse()?;
             let size: usize = args[3].parse()?;
-            let cfg = ModelConfig {
-                resolution: size,
-                width: 32,
-                latent: 256,
-                identities: vec!["a".into(), "b".into()],
-            };
-            let t = Trainer::open(&cfg, None, &dev)?;
-            let det = Mtcnn::embedded(&dev)?;
+            let mut conversion = shared::Conversion::new(size, &dev)?;
             let info = benjamin::media::source::probe(video)?;
             let count = (seconds * info.frame_rate) as usize;
-            let (mut det_s, mut swap_s, mut faces) = (0.0, 0.0, 0);
-            let started = Instant::now();
             for_each_frame(video, 60.0, count, info.frame_rate, |_, img| {
-                let mut p = Planar::from_rgb(img);
-                let t0 = Instant::now();
-                let found = det.detect(&p)?;
-                det_s += t0.elapsed().as_secs_f64();
-                let reps: Vec<Replacement> = found
-                    .iter()
-                    .map(|d| Replacement {
-                        landmarks: d.landmarks,
-                        identity: 1,
-                    })
-                    .collect();
-                faces += reps.len();
-                let t1 = Instant::now();
-                swap_frame(&mut p, &reps, &t.model)?;
-                swap_s += t1.elapsed().as_secs_f64();
-                Ok(())
+                conversion.frame(Planar::from_rgb(img))
             })
             .context("converting")?;
-            let all = started.elapsed().as_secs_f64();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "frames": count, "faces": faces, "size": [info.width, info.height],
-                    "frames_per_second": count as f64 / all, "detect_seconds": det_s, "swap_seconds": swap_s,
-                    "swap_frames_per_second": count as f64 / swap_s, "resolution": size,
-                }))?
-            );
+            let report = conversion.report([info.width as usize, info.height as usize]);
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         _ => anyhow::bail!("usage: see the top of examples/faces_bench.rs"),
     }
