@@ -16,6 +16,11 @@ fn main() -> Result<()> {
     benjamin::nn::configure_threads(false);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dev = benjamin::nn::device();
+    // Its figures are the GPU's: on the CPU they would be read as the GPU's by mistake.
+    anyhow::ensure!(
+        dev.is_cuda(),
+        "faces_gpu found no CUDA GPU (built without --features cuda, or no NVIDIA driver or GPU here)"
+    );
     let report = match args.first().map(String::as_str) {
         Some("train") => shared::train(&args[1..], &dev)?,
         Some("convert") if args.len() == 3 => {

@@ -149,7 +149,7 @@ fn convolutions_match_the_cpu_kernels_with_every_gradient() -> Result<()> {
 }
 
 #[test]
-fn the_training_warps_match_the_cpu_ones() -> Result<()> {
+fn the_training_warps_match_the_cpu_ones() -> anyhow::Result<()> {
     use benjamin::faces::synth::{aligned_faces, Look};
     use benjamin::faces::warp::{warp_batch, Warp};
     use rand::SeedableRng;
@@ -159,8 +159,8 @@ fn the_training_warps_match_the_cpu_ones() -> Result<()> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(size as u64);
         let warps: Vec<Warp> = (0..6).map(|_| Warp::draw(size, &mut rng)).collect();
         let refs: Vec<_> = faces.iter().collect();
-        let cpu = warp_batch(&refs, &warps, &Device::Cpu).map_err(candle_core::Error::wrap)?;
-        let gpu = warp_batch(&refs, &warps, &dev).map_err(candle_core::Error::wrap)?;
+        let cpu = warp_batch(&refs, &warps, &Device::Cpu)?;
+        let gpu = warp_batch(&refs, &warps, &dev)?;
         for (name, (g, c)) in ["input", "target", "mask"].iter().zip(gpu.iter().zip(&cpu)) {
             let d = relative(g, c)?;
             println!("warp {size}px {name}: within {d:.1e}");
@@ -194,7 +194,7 @@ fn frame_and_alignment(
 }
 
 #[test]
-fn the_conversion_kernels_match_the_cpu_ones() -> Result<()> {
+fn the_conversion_kernels_match_the_cpu_ones() -> anyhow::Result<()> {
     use benjamin::faces::align::{face_region, footprint, paste, warp};
     use benjamin::faces::convert::{blend_mask, colour_match};
     use benjamin::faces::tensors::{from_tensor, masks_tensor, to_tensor};
@@ -247,14 +247,14 @@ fn the_conversion_kernels_match_the_cpu_ones() -> Result<()> {
         fp,
     )?;
     let want = Tensor::from_slice(&pasted.data, (frame.height, frame.width, 3), &Device::Cpu)?;
-    check("paste", &on_gpu, &want)
+    Ok(check("paste", &on_gpu, &want)?)
 }
 
 #[test]
 fn layer_norm_and_its_gradients_match_the_cpu_kernel() -> Result<()> {
     let inputs = [
         randn(&[5, 3, 70])?,
-        (randn(&[70])? * 0.5 + 1.0)?,
+        ((randn(&[70])? * 0.5)? + 1.0)?,
         (randn(&[70])? * 0.5)?,
     ];
     parity("layer_norm", &inputs, |t| {
