@@ -11,7 +11,8 @@ use candle_core::cuda_backend::WrapErr;
 use candle_core::{bail, CpuStorage, CudaStorage, CustomOp1, CustomOp2, Layout, Result, Shape};
 use candle_core::{Tensor, D};
 
-use super::{done, gpu_only, launch, output, per_element, u32_of, view, MODULE, PTX};
+use super::{done, gpu_only, launch, output, per_element, u32_of, view, CudaInput, GpuOp, Run};
+use super::{MODULE, PTX};
 use crate::nn::conv::{Activation, ConvSpec};
 
 /// The sizes the kernels take (`struct Conv` in kernels.cu).
@@ -116,38 +117,25 @@ impl CustomOp1 for Im2col {
         done(cols, dev, &shape)
     }
 
+    /// col2im: columns -> `(N, C, H, W)`, each pixel the sum of the columns that read it.
     fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2im(self.0))?))
-    }
-}
-
-/// Columns `(C·K·K, N·OH·OW)` -> `(N, C, H, W)`, each pixel the sum of the columns that read it.
-struct Col2im(Sizes);
-
-impl CustomOp1 for Col2im {
-    fn name(&self) -> &'static str {
-        "benjamin-col2im"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        gpu_only(self.name())
-    }
-
-    fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        let dev = &s.device;
-        let cols = view((s, l))?;
         let g = self.0;
-        let shape = Shape::from((g.n as usize, g.c as usize, g.h as usize, g.w as usize));
-        let mut dx = output(dev, shape.elem_count())?;
-        launch!(
-            dev,
-            "col2im",
-            per_element(shape.elem_count()),
-            &cols,
-            &mut dx,
-            &self.0
-        );
-        done(dx, dev, &shape)
+        let col2im = GpuOp("benjamin-col2im", move |i: Run<'_>| {
+            let dev = &i[0].0.device;
+            let cols = view(i[0])?;
+            let shape = Shape::from((g.n as usize, g.c as usize, g.h as usize, g.w as usize));
+            let mut dx = output(dev, shape.elem_count())?;
+            launch!(
+                dev,
+                "col2im",
+                per_element(shape.elem_count()),
+                &cols,
+                &mut dx,
+                &g
+            );
+            done(dx, dev, &shape)
+        });
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&col2im)?))
     }
 }
 
@@ -170,6 +158,25 @@ impl Epilogue {
             Activation::Leaky(s) => (1, s),
             Activation::Sigmoid => (2, 0.0),
         }
+    }
+
+    /// Launches `kernel` (the epilogue or its gradient: the same arguments) on `a` and `b`.
+    fn run(
+        &self,
+        kernel: &str,
+        a: CudaInput<'_>,
+        b: CudaInput<'_>,
+        shape: Shape,
+    ) -> Result<(CudaStorage, Shape)> {
+        let dev = &a.0.device;
+        let (a, b) = (view(a)?, view(b)?);
+        let (code, slope) = self.activation();
+        let shuffle = self.shuffle as i32;
+        let mut out = output(dev, shape.elem_count())?;
+        let (outs, n, oh, ow) = (&self.outs, &self.n, &self.oh, &self.ow);
+        let cfg = per_element(shape.elem_count());
+        launch!(dev, kernel, cfg, &a, &b, &mut out, outs, n, oh, ow, &code, &slope, &shuffle);
+        done(out, dev, &shape)
     }
 
     fn output_shape(&self) -> Shape {
@@ -209,34 +216,14 @@ impl CustomOp2 for Epilogue {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let dev = &s1.device;
-        let (pre, bias) = (view((s1, l1))?, view((s2, l2))?);
-        if bias.len() != self.outs as usize {
+        if l2.shape().elem_count() != self.outs as usize {
             bail!(
                 "conv2d: {} output channels but a bias of {}",
                 self.outs,
-                bias.len()
+                l2.shape().elem_count()
             );
         }
-        let (code, slope) = self.activation();
-        let shuffle = self.shuffle as i32;
-        let mut out = output(dev, pre.len())?;
-        launch!(
-            dev,
-            "conv_epilogue",
-            per_element(pre.len()),
-            &pre,
-            &bias,
-            &mut out,
-            &self.outs,
-            &self.n,
-            &self.oh,
-            &self.ow,
-            &code,
-            &slope,
-            &shuffle
-        );
-        done(out, dev, &self.output_shape())
+        self.run("conv_epilogue", (s1, l1), (s2, l2), self.output_shape())
     }
 
     fn bwd(
@@ -246,61 +233,15 @@ impl CustomOp2 for Epilogue {
         out: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let gpre = grad
-            .contiguous()?
-            .apply_op2_no_bwd(out, &EpilogueGrad(*self))?;
+        // The gradient of the product `(O, N·OH·OW)` from the output's gradient and values.
+        let e = *self;
+        let grad_op = GpuOp("benjamin-conv-epilogue-grad", move |i: Run<'_>| {
+            let positions = (e.n * e.oh * e.ow) as usize;
+            let shape = Shape::from((e.outs as usize, positions));
+            e.run("conv_epilogue_grad", i[0], i[1], shape)
+        });
+        let gpre = grad.contiguous()?.apply_op2_no_bwd(out, &grad_op)?;
         let gbias = gpre.sum(D::Minus1)?;
         Ok((Some(gpre), Some(gbias)))
-    }
-}
-
-/// `(grad, output)` -> the gradient of the product `(O, N·OH·OW)`.
-struct EpilogueGrad(Epilogue);
-
-impl CustomOp2 for EpilogueGrad {
-    fn name(&self) -> &'static str {
-        "benjamin-conv-epilogue-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        gpu_only(self.name())
-    }
-
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        let dev = &s1.device;
-        let (grad, out) = (view((s1, l1))?, view((s2, l2))?);
-        let e = &self.0;
-        let (code, slope) = e.activation();
-        let shuffle = e.shuffle as i32;
-        let mut gpre = output(dev, grad.len())?;
-        launch!(
-            dev,
-            "conv_epilogue_grad",
-            per_element(grad.len()),
-            &grad,
-            &out,
-            &mut gpre,
-            &e.outs,
-            &e.n,
-            &e.oh,
-            &e.ow,
-            &code,
-            &slope,
-            &shuffle
-        );
-        let positions = (e.n * e.oh * e.ow) as usize;
-        done(gpre, dev, &Shape::from((e.outs as usize, positions)))
     }
 }

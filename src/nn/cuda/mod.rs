@@ -46,6 +46,22 @@ fn per_element(n: usize) -> LaunchConfig {
     LaunchConfig::for_num_elems(n.clamp(1, u32::MAX as usize) as u32)
 }
 
+/// One block of 1024 threads (a reduction to one value).
+fn one_block() -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (1, 1, 1),
+        block_dim: (1024, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// The mean of the first `n` `values`, as a one-element output.
+fn mean_of(dev: &CudaDevice, values: &CudaSlice<f32>, n: u32) -> Result<CudaSlice<f32>> {
+    let mut mean = output(dev, 1)?;
+    launch!(dev, "mean_of", one_block(), values, &mut mean, &n);
+    Ok(mean)
+}
+
 /// One warp a row, eight rows a block.
 fn per_row(rows: usize) -> LaunchConfig {
     LaunchConfig {
@@ -58,7 +74,7 @@ fn per_row(rows: usize) -> LaunchConfig {
 /// Launches the kernel `$name` of `kernels.cu` with the arguments given (references that
 /// outlive the launch).
 macro_rules! launch {
-    ($dev:expr, $name:literal, $cfg:expr, $($arg:expr),+ $(,)?) => {{
+    ($dev:expr, $name:expr, $cfg:expr, $($arg:expr),+ $(,)?) => {{
         let func = $dev.get_or_load_custom_func($name, MODULE, PTX)?;
         let mut args = func.builder();
         $( args.arg($arg); )+
@@ -416,14 +432,7 @@ pub(super) fn cross_entropy(x: CudaInput<'_>, t: CudaInput<'_>) -> Result<(CudaS
         &rows32,
         &classes32
     );
-    let mut mean = output(dev, 1)?;
-    let one_block = LaunchConfig {
-        grid_dim: (1, 1, 1),
-        block_dim: (1024, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    launch!(dev, "mean_of", one_block, &losses, &mut mean, &rows32);
-    done(mean, dev, &Shape::from(()))
+    done(mean_of(dev, &losses, rows32)?, dev, &Shape::from(()))
 }
 
 pub(super) fn cross_entropy_grad(
@@ -463,14 +472,7 @@ pub(super) fn least_squares(target: f32, x: CudaInput<'_>) -> Result<(CudaStorag
         &n,
         &target
     );
-    let mut mean = output(dev, 1)?;
-    let one_block = LaunchConfig {
-        grid_dim: (1, 1, 1),
-        block_dim: (1024, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    launch!(dev, "mean_of", one_block, &squares, &mut mean, &n);
-    done(mean, dev, &Shape::from(()))
+    done(mean_of(dev, &squares, n)?, dev, &Shape::from(()))
 }
 
 pub(super) fn least_squares_grad(target: f32, x: CudaInput<'_>) -> Result<(CudaStorage, Shape)> {
