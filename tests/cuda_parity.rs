@@ -4,8 +4,10 @@
 //! An integration test, so that its binary links no FFmpeg and travels to a GPU machine alone.
 #![cfg(feature = "cuda")]
 
+use benjamin::faces::align::{alignment, template, Affine};
 use benjamin::nn::fused::{add_bias, backward, causal_softmax, gelu};
 use benjamin::nn::{conv2d, Activation, ConvSpec};
+use benjamin::vision::image::Planar;
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 /// The goal: within 1e-4 of the CPU's largest magnitude, values and gradients alike.
@@ -174,23 +176,23 @@ fn the_training_warps_match_the_cpu_ones() -> anyhow::Result<()> {
 }
 
 /// A frame of noise with smooth gradients, RGB 0-255, and an alignment of a face in it.
-fn frame_and_alignment(
-    size: usize,
-) -> (
-    benjamin::vision::image::Planar,
-    benjamin::faces::align::Affine,
-) {
-    use benjamin::faces::align::{alignment, template};
+fn frame_and_alignment(size: usize) -> (Planar, Affine) {
+    let (frame, marks) = frame_and_landmarks(size, [30.0, 20.0]);
+    (frame, alignment(&marks, size))
+}
+
+/// The frame, and the landmarks of a face whose template corner is at `at`.
+fn frame_and_landmarks(size: usize, at: [f32; 2]) -> (Planar, [[f32; 2]; 5]) {
     let (w, h) = (97, 83);
-    let mut frame = benjamin::vision::image::Planar::new(w, h, 3);
+    let mut frame = Planar::new(w, h, 3);
     for (i, v) in frame.data.iter_mut().enumerate() {
         let (p, c) = (i / 3, i % 3);
         *v = ((p % w) as f32 * 2.1 + (p / w) as f32 * (1.3 + c as f32) + (i % 7) as f32 * 5.0)
             % 255.0;
     }
-    // The template's landmarks, scaled up, turned a little and moved into the frame.
-    let marks = template(size).map(|[x, y]| [30.0 + x * 0.8 + y * 0.1, 20.0 + y * 0.8 - x * 0.1]);
-    (frame, alignment(&marks, size))
+    // The template's landmarks, scaled, turned a little and moved into the frame.
+    let marks = template(size).map(|[x, y]| [at[0] + x * 0.8 + y * 0.1, at[1] + y * 0.8 - x * 0.1]);
+    (frame, marks)
 }
 
 #[test]
@@ -281,5 +283,50 @@ fn the_discriminators_loss_matches_the_cpu_kernel() -> Result<()> {
             |t| least_squares(&t[0], target),
         )?;
     }
+    Ok(())
+}
+
+#[test]
+fn a_whole_frame_swaps_alike_on_both_devices() -> anyhow::Result<()> {
+    use benjamin::faces::convert::{swap_frame, Replacement};
+    use benjamin::faces::model::{ModelConfig, SwapModel};
+    let Some(dev) = gpu() else { return Ok(()) };
+    let config = ModelConfig {
+        resolution: 32,
+        width: 8,
+        latent: 32,
+        identities: vec!["a".into(), "b".into()],
+    };
+    let on_cpu = SwapModel::new(&config, &Device::Cpu)?;
+    let on_gpu = SwapModel::new(&config, &dev)?;
+    // The same (random) weights on both.
+    let weights = on_cpu.varmap.data().lock().unwrap().clone();
+    for (name, var) in on_gpu.varmap.data().lock().unwrap().iter() {
+        var.set(&weights[name].as_tensor().to_device(&dev)?)?;
+    }
+    // Two faces of two identities, overlapping a little: pasted in order on both devices.
+    let (frame, first) = frame_and_landmarks(32, [8.0, 10.0]);
+    let (_, second) = frame_and_landmarks(32, [40.0, 30.0]);
+    let faces = [
+        Replacement {
+            landmarks: first,
+            identity: 1,
+        },
+        Replacement {
+            landmarks: second,
+            identity: 0,
+        },
+    ];
+    let (mut a, mut b) = (frame.clone(), frame);
+    swap_frame(&mut a, &faces, &on_cpu)?;
+    swap_frame(&mut b, &faces, &on_gpu)?;
+    let shape = (a.height, a.width, 3);
+    let (a, b) = (
+        Tensor::from_vec(a.data, shape, &Device::Cpu)?,
+        Tensor::from_vec(b.data, shape, &Device::Cpu)?,
+    );
+    let d = relative(&b, &a)?;
+    println!("swap_frame: within {d:.1e}");
+    assert!(d <= TOLERANCE, "swap_frame: differs by {d:e} relative");
     Ok(())
 }
