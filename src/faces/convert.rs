@@ -182,6 +182,23 @@ pub fn blend_mask(learned: &Planar) -> Planar {
     m
 }
 
+/// The faces of each identity (their indices), identities in order: one forward per decoder.
+fn by_identity(faces: &[Replacement]) -> Vec<(usize, Vec<usize>)> {
+    let mut ids: Vec<usize> = faces.iter().map(|f| f.identity).collect();
+    ids.sort();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            (
+                id,
+                (0..faces.len())
+                    .filter(|&i| faces[i].identity == id)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// Replaces the faces of one frame (RGB 0-255) in place. A frame without replacements is not
 /// touched at all.
 pub fn swap_frame(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) -> Result<()> {
@@ -197,13 +214,7 @@ pub fn swap_frame(frame: &mut Planar, faces: &[Replacement], model: &SwapModel) 
     let crops: Vec<Planar> = maps.iter().map(|m| warp(frame, m, r)).collect();
     // Grouped by identity: one forward per decoder.
     let mut outputs: Vec<Option<(Planar, Planar)>> = vec![None; faces.len()];
-    let mut ids: Vec<usize> = faces.iter().map(|f| f.identity).collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        let which: Vec<usize> = (0..faces.len())
-            .filter(|&i| faces[i].identity == id)
-            .collect();
+    for (id, which) in by_identity(faces) {
         let x = to_tensor(
             &which.iter().map(|&i| &crops[i]).collect::<Vec<_>>(),
             &model.device,
@@ -237,19 +248,14 @@ fn swap_frame_on_gpu(frame: &mut Planar, faces: &[Replacement], model: &SwapMode
     let region = Tensor::from_vec(super::align::face_region(r).data, (r, r), dev)?;
     // Grouped by identity: one forward per decoder; pasted in the faces' order, as on the CPU.
     let mut painted: Vec<Option<(Tensor, Tensor)>> = vec![None; faces.len()];
-    let mut ids: Vec<usize> = faces.iter().map(|f| f.identity).collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        let which: Vec<u32> = (0..faces.len() as u32)
-            .filter(|&i| faces[i as usize].identity == id)
-            .collect();
-        let x = crops.index_select(&Tensor::new(which.as_slice(), dev)?, 0)?;
+    for (id, which) in by_identity(faces) {
+        let rows: Vec<u32> = which.iter().map(|&i| i as u32).collect();
+        let x = crops.index_select(&Tensor::new(rows.as_slice(), dev)?, 0)?;
         let (face, learned) = model.forward(&x, id)?;
         let masks = gpu::blend_masks(&learned, &region)?;
         let matched = gpu::colour_match(&face, &x, &masks)?;
         for (k, &i) in which.iter().enumerate() {
-            painted[i as usize] = Some((matched.get(k)?, masks.get(k)?));
+            painted[i] = Some((matched.get(k)?, masks.get(k)?));
         }
     }
     for (i, out) in painted.into_iter().enumerate() {
