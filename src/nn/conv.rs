@@ -16,7 +16,7 @@ use candle_core::{bail, CpuStorage, Result, Shape, Tensor};
 #[macro_use]
 mod lanes;
 mod direct;
-mod geometry;
+pub(super) mod geometry;
 mod implicit;
 
 use super::fused::{exp, on_cpu, simd, values, Fused, Input, Kernel};

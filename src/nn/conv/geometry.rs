@@ -19,7 +19,7 @@ thread_local! {
 
 /// One call's sizes: input `(n, c, h, w)`, `o` output channels of `oh x ow` before any shuffle.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Geometry {
+pub(in crate::nn) struct Geometry {
     pub spec: ConvSpec,
     pub n: usize,
     pub c: usize,
@@ -31,7 +31,7 @@ pub(super) struct Geometry {
 }
 
 impl Geometry {
-    pub(super) fn new(spec: ConvSpec, x: &Shape, weight: &Shape) -> Result<Geometry> {
+    pub(in crate::nn) fn new(spec: ConvSpec, x: &Shape, weight: &Shape) -> Result<Geometry> {
         let (n, c, h, w) = x.dims4()?;
         let (o, c2, k1, k2) = weight.dims4()?;
         let k = spec.kernel;

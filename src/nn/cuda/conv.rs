@@ -13,6 +13,7 @@ use candle_core::{Tensor, D};
 
 use super::{done, gpu_only, launch, output, per_element, u32_of, view, CudaInput, GpuOp, Run};
 use super::{MODULE, PTX};
+use crate::nn::conv::geometry::Geometry;
 use crate::nn::conv::{Activation, ConvSpec};
 
 /// The sizes the kernels take (`struct Conv` in kernels.cu).
@@ -45,36 +46,19 @@ impl Sizes {
 
 /// `activation(conv2d(x, weight) + bias)`, pixel-shuffled when the spec says so, on the GPU.
 pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, spec: ConvSpec) -> Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
-    let (o, c2, k1, k2) = weight.dims4()?;
-    let k = spec.kernel;
-    if c != c2
-        || k1 != k
-        || k2 != k
-        || spec.stride == 0
-        || h + 2 * spec.pad < k
-        || w + 2 * spec.pad < k
-    {
-        bail!(
-            "conv2d: weights {:?} do not fit input {:?} with kernel {k}",
-            weight.dims(),
-            x.dims()
-        );
-    }
-    if spec.shuffle && o % 4 != 0 {
-        bail!("conv2d: a pixel shuffle needs a multiple of 4 channels, not {o}");
-    }
-    let out = |s: usize| (s + 2 * spec.pad - k) / spec.stride + 1;
+    // The same checks and sizes as the CPU layer's.
+    let g = Geometry::new(spec, x.shape(), weight.shape())?;
+    let o = g.o;
     let sizes = Sizes {
-        n: u32_of(n)?,
-        c: u32_of(c)?,
-        h: u32_of(h)?,
-        w: u32_of(w)?,
-        k: u32_of(k)?,
+        n: u32_of(g.n)?,
+        c: u32_of(g.c)?,
+        h: u32_of(g.h)?,
+        w: u32_of(g.w)?,
+        k: u32_of(spec.kernel)?,
         stride: u32_of(spec.stride)?,
         pad: u32_of(spec.pad)?,
-        oh: u32_of(out(h))?,
-        ow: u32_of(out(w))?,
+        oh: u32_of(g.oh)?,
+        ow: u32_of(g.ow)?,
     };
     let columns = x.contiguous()?.apply_op1(Im2col(sizes))?;
     let product = weight.reshape((o, sizes.columns()))?.matmul(&columns)?;
