@@ -25,7 +25,14 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.{}{PARTIAL_SUFFIX}", std::process::id()));
+        // Unique per write, not only per process: a batch makes films side by side in threads
+        // that may write the same file (this machine's calibration) at once.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = dir.join(format!(
+            ".{name}.{}-{n}{PARTIAL_SUFFIX}",
+            std::process::id()
+        ));
         Ok(Self {
             temp: Some(temp),
             target: target.to_path_buf(),
@@ -264,5 +271,24 @@ mod tests {
             fs::write(file.path(), b"half").unwrap();
         }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn threads_writing_one_file_at_once_all_succeed_and_leave_a_whole_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("record.json");
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let target = &target;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(target, &[t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = fs::read(&target).unwrap();
+        assert!(bytes.len() == 4096 && bytes.iter().all(|&b| b == bytes[0]));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

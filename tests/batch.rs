@@ -99,11 +99,17 @@ fn a_batch_makes_its_entries_apart_resumes_and_reports() {
     std::fs::write(&file, festival("Stay.")).unwrap();
 
     let out = batch(&file, &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let fest = dir.path().join("fest");
+    // What each entry ended with, for a failure's message.
+    let err = format!(
+        "{}
+{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(fest.join("report.json")).unwrap_or_default()
+    );
     assert!(!out.status.success(), "a failed entry fails the command");
     assert!(err.contains("1 entries failed"), "{err}");
     // Titles that look like paths stay inside the batch folder, each its own folder.
-    let fest = dir.path().join("fest");
     let first = fest.join("rain-escape/film.mp4");
     let second = fest.join("rain-escape-2/film.mp4");
     assert!(first.is_file() && second.is_file(), "{err}");

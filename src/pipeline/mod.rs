@@ -289,12 +289,15 @@ impl Pipeline {
         Calibration::current(film, &refs(&all), progress)
     }
 
-    /// Keeps what a run saw in this machine's record (not for fixed speeds).
-    fn observe(&self, calibration: &mut Calibration, seen: &Speeds) -> Result<()> {
-        if self.speeds.is_none() && !calibration.observe(seen).is_empty() {
-            calibration.save(&crate::plan::calibration::path())?;
+    /// Keeps what a run saw in this machine's record (not for fixed speeds). A record that
+    /// cannot be written costs the next plan its accuracy, not this film: a warning.
+    fn observe(&self, calibration: &mut Calibration, seen: &Speeds, progress: &Progress) {
+        if self.speeds.is_some() {
+            return;
         }
-        Ok(())
+        if let Err(e) = calibration.keep(seen, &crate::plan::calibration::path()) {
+            progress.info(format!("warning: {e:#}"));
+        }
     }
 
     /// Runs every stale stage in order, within the film's time budget: planned first (a
@@ -386,7 +389,7 @@ impl Pipeline {
                         &calibration.speeds,
                         progress,
                     )?;
-                    self.observe(&mut calibration, &seen)?;
+                    self.observe(&mut calibration, &seen, progress);
                     report
                 }
             };
@@ -430,7 +433,7 @@ impl Pipeline {
             &calibration.speeds,
             progress,
         )?;
-        self.observe(&mut calibration, &seen)?;
+        self.observe(&mut calibration, &seen, progress);
         progress.info(describe(&report));
         Ok(report)
     }

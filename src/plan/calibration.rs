@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -25,6 +26,10 @@ pub const STALE_AFTER_DAYS: u64 = 30;
 
 /// An observed rate that differs from the record by more than this fraction replaces it.
 pub const MARGIN: f64 = 0.2;
+
+/// One measuring or keeping of the record at a time in this process: a batch makes films side
+/// by side, and two probes at once would measure each other.
+static RECORD: Mutex<()> = Mutex::new(());
 
 /// The measured speeds of this machine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,6 +150,7 @@ impl Calibration {
 
     /// This machine's record, measured first when there is none or it is stale.
     pub fn current(film: &Film, stages: &[&dyn Stage], progress: &Progress) -> Result<Calibration> {
+        let _one = RECORD.lock().unwrap_or_else(|e| e.into_inner());
         let path = path();
         if let Some(c) = Calibration::load(&path) {
             return Ok(c);
@@ -156,6 +162,24 @@ impl Calibration {
         let c = Calibration::measure(film, stages, progress)?;
         c.save(&path)?;
         Ok(c)
+    }
+
+    /// Takes in rates a run saw and keeps those that changed in this machine's record at
+    /// `path`, over what other makes kept there since this one read it.
+    pub fn keep(&mut self, seen: &Speeds, path: &Path) -> Result<Vec<String>> {
+        let _one = RECORD.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = self.observe(seen);
+        if !changed.is_empty() {
+            let mut record = Calibration::load(path).unwrap_or_else(|| self.clone());
+            for unit in &changed {
+                record.speeds.set(unit.clone(), self.speeds.0[unit]);
+                record
+                    .sources
+                    .insert(unit.clone(), self.sources[unit].clone());
+            }
+            record.save(path)?;
+        }
+        Ok(changed)
     }
 
     /// Takes in rates a run saw; returns the units whose record changed (by more than
