@@ -193,6 +193,47 @@ fn seeded_drafts_repeat_and_keep_the_constraints() {
 }
 
 #[test]
+fn drafts_that_come_in_under_their_estimate_buy_more_drafts_within_the_deadline() {
+    use benjamin::screenplay::drafts::{write_drafts, DraftPlan, MOST_DRAFTS};
+    use std::time::Instant;
+    let bundle = trained_bundle();
+    // The plan bought one draft on a pessimistic estimate; the drafts take far less.
+    let plan = DraftPlan {
+        drafts: 1,
+        tokens_per_draft: 300,
+        seconds_per_draft: 3600.0,
+        tune_s: 0.0,
+    };
+    let free = request(5);
+    let write = |req: &DraftRequest, deadline: Instant| {
+        let dir = tempfile::tempdir().unwrap();
+        write_drafts(
+            &bundle,
+            req,
+            &plan,
+            deadline,
+            dir.path(),
+            &Progress::hidden(),
+        )
+    };
+    let ranked = |deadline: Instant| write(&free, deadline).unwrap().1;
+    let hour = ranked(Instant::now() + Duration::from_secs(3600));
+    assert_eq!(hour.len(), MOST_DRAFTS);
+    let mut drafts: Vec<usize> = hour.iter().map(|c| c.draft).collect();
+    drafts.sort();
+    assert_eq!(drafts, (1..=MOST_DRAFTS).collect::<Vec<_>>());
+    assert!(
+        hour.windows(2).all(|w| w[0].score >= w[1].score),
+        "ranked best first"
+    );
+    // When every draft fails, the stage fails with the first one's reason.
+    let mut cramped = request(5);
+    cramped.max_tokens = 8;
+    let err = write(&cramped, Instant::now() + Duration::from_secs(3600)).unwrap_err();
+    assert!(format!("{err:#}").contains("tokens"), "{err:#}");
+}
+
+#[test]
 fn the_screenplay_stage_writes_takes_hand_edits_and_rewrites_on_a_new_seed() {
     use benjamin::film::{Film, FilmSettings};
     use benjamin::pipeline::StageId;

@@ -17,11 +17,13 @@ use crate::media::mp4::{Mp4Options, Mp4Writer};
 use crate::stage::{Estimate, Intent, Speeds};
 
 /// The presets the planner chooses from, fastest first.
-pub const PRESETS: [&str; 4] = ["ultrafast", "veryfast", "medium", "slow"];
+pub const PRESETS: [&str; 5] = ["ultrafast", "veryfast", "faster", "medium", "slow"];
 
 /// Frames per second of a whole cut at each preset (decoding, grading, mixing and encoding
 /// 1280x720), on the 2-core machine the project is measured on; the probes replace them.
-const FALLBACK_FPS: [f64; 4] = [60.0, 42.0, 18.0, 10.0];
+/// `faster` has none: it is chosen only at a rate this machine measured, because a guess
+/// between two steps this close is as likely to overrun the budget as to fill it.
+const FALLBACK_FPS: [Option<f64>; 5] = [Some(60.0), Some(42.0), None, Some(18.0), Some(10.0)];
 
 /// A whole cut does more than encode: decoding, grading and mixing, which the encoding
 /// probe leaves out (what cuts on the reference machine showed); every cut corrects it.
@@ -50,10 +52,15 @@ fn scale(frame: Frame) -> f64 {
     (frame.width as f64 * frame.height as f64) / (1280.0 * 720.0)
 }
 
-fn fps(speeds: &Speeds, i: usize, film: &Film) -> f64 {
-    let probed = speeds.rate(&unit(PRESETS[i]), FALLBACK_FPS[i]);
+/// The frames per second of the film's size a cut at preset `i` makes here; `None` for a
+/// preset this machine has not measured and that has no fallback.
+fn fps(speeds: &Speeds, i: usize, film: &Film) -> Option<f64> {
+    let measured = |unit: &str| speeds.0.get(unit).copied();
     let genre = film.settings.genre;
-    speeds.rate(&genre_unit(genre, PRESETS[i]), probed) / scale(film.settings.frame)
+    let rate = measured(&genre_unit(genre, PRESETS[i]))
+        .or_else(|| measured(&unit(PRESETS[i])))
+        .or(FALLBACK_FPS[i])?;
+    Some(rate / scale(film.settings.frame))
 }
 
 /// The cut's choice, kept in its manifest.
@@ -79,17 +86,23 @@ pub fn frames(film: &Film) -> usize {
     ((title + story + cards::credits_seconds(credits)) * fps).round() as usize
 }
 
-fn seconds_at(film: &Film, speeds: &Speeds, i: usize, frames: usize) -> f64 {
-    FIXED_S + SAFETY * frames as f64 / fps(speeds, i, film)
+/// The seconds a cut of `frames` takes at preset `i`, if it can be known.
+fn seconds_at(film: &Film, speeds: &Speeds, i: usize, frames: usize) -> Option<f64> {
+    Some(FIXED_S + SAFETY * frames as f64 / fps(speeds, i, film)?)
+}
+
+/// The seconds at the fastest and the slowest preset, which always have a rate.
+fn fastest_and_slowest(film: &Film, speeds: &Speeds, frames: usize) -> (f64, f64) {
+    let at = |i| seconds_at(film, speeds, i, frames).expect("a fallback rate");
+    (at(0), at(PRESETS.len() - 1))
 }
 
 pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
-    let n = frames(film);
-    let least = seconds_at(film, speeds, 0, n);
+    let (least, slowest) = fastest_and_slowest(film, speeds, frames(film));
     Estimate {
         least_s: least,
         better_from_s: 0.0,
-        better_upto_s: seconds_at(film, speeds, PRESETS.len() - 1, n) - least,
+        better_upto_s: slowest - least,
         weight: 0.1,
     }
 }
@@ -99,7 +112,7 @@ pub fn choose(film: &Film, speeds: &Speeds, seconds: f64) -> CutChoice {
     let n = frames(film);
     let i = (0..PRESETS.len())
         .rev()
-        .find(|&i| seconds_at(film, speeds, i, n) <= seconds)
+        .find(|&i| seconds_at(film, speeds, i, n).is_some_and(|s| s <= seconds))
         .unwrap_or(0);
     CutChoice {
         preset: PRESETS[i].to_string(),
@@ -291,6 +304,32 @@ mod tests {
     }
 
     #[test]
+    fn a_preset_without_a_fallback_is_chosen_only_once_this_machine_measured_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let film = Film::save(
+            dir.path(),
+            &FilmSettings::new("P".into(), Genre::Noir, 1, 1.0),
+        )
+        .unwrap();
+        let faster = PRESETS.iter().position(|p| *p == "faster").unwrap();
+        assert!(FALLBACK_FPS[faster].is_none());
+        let chosen = |speeds: &Speeds| -> Vec<String> {
+            let e = estimate(&film, speeds);
+            (0..200)
+                .map(|i| e.least_s + i as f64 * e.better_upto_s / 199.0)
+                .map(|s| choose(&film, speeds, s).preset)
+                .collect()
+        };
+        let mut speeds = Speeds::default();
+        assert!(!chosen(&speeds).iter().any(|p| p == "faster"));
+        // Measured between veryfast and medium, it fills the gap between them.
+        speeds.set("cut.frames.noir.faster", 30.0);
+        let presets = chosen(&speeds);
+        let at = |p: &str| presets.iter().position(|q| q == p).unwrap();
+        assert!(at("veryfast") < at("faster") && at("faster") < at("medium"));
+    }
+
+    #[test]
     fn a_cut_reports_its_rate_in_frames_of_720p_for_its_genre() {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = FilmSettings::new("P".into(), Genre::Noir, 1, 1.0);
@@ -308,13 +347,14 @@ mod tests {
 
         // What noir's cuts saw plans noir films; another genre keeps the probe's rate.
         let mut speeds = Speeds::default();
+        let slow = PRESETS.len() - 1;
         speeds.set("cut.frames.slow", 100.0);
-        let probed = seconds_at(&film, &speeds, 3, 1000);
+        let probed = seconds_at(&film, &speeds, slow, 1000).unwrap();
         speeds.set("cut.frames.noir.slow", 10.0);
-        assert!(seconds_at(&film, &speeds, 3, 1000) > 5.0 * probed);
+        assert!(seconds_at(&film, &speeds, slow, 1000).unwrap() > 5.0 * probed);
         let other = tempfile::tempdir().unwrap();
         settings.genre = Genre::Scifi;
         let scifi = Film::save(other.path(), &settings).unwrap();
-        assert_eq!(seconds_at(&scifi, &speeds, 3, 1000), probed);
+        assert_eq!(seconds_at(&scifi, &speeds, slow, 1000), Some(probed));
     }
 }

@@ -46,6 +46,9 @@ const TOKENS_PER_MINUTE: f64 = 330.0;
 pub const SAMPLED: &str = "screenplay.tokens";
 pub const SCORED: &str = "screenplay.scored_tokens";
 pub const LOADS: &str = "screenplay.loads";
+/// Whole drafts: minutes of film drafted per second (sampling, retries and scoring), as
+/// drafts saw it; until one has, the token rates estimate it.
+pub const DRAFTED: &str = "screenplay.draft_minutes";
 /// Fine-tuning: tokens trained on per second (evaluation and saving included).
 pub const TRAINED: &str = "screenplay.train_tokens";
 const FALLBACK_TRAINED_PER_S: f64 = 55.0;
@@ -65,10 +68,14 @@ fn load_s(speeds: &Speeds) -> f64 {
 }
 
 fn seconds_per_draft(film: &Film, speeds: &Speeds) -> (usize, f64) {
-    let tokens = (film.settings.minutes * TOKENS_PER_MINUTE).ceil() as usize;
-    let seconds = speeds.seconds(SAMPLED, tokens as f64, FALLBACK_TOKENS_PER_S)
+    let minutes = film.settings.minutes;
+    let tokens = (minutes * TOKENS_PER_MINUTE).ceil() as usize;
+    let from_tokens = speeds.seconds(SAMPLED, tokens as f64, FALLBACK_TOKENS_PER_S)
         + speeds.seconds(SCORED, tokens as f64, FALLBACK_SCORED_PER_S);
-    (tokens, seconds)
+    (
+        tokens,
+        speeds.seconds(DRAFTED, minutes, minutes / from_tokens),
+    )
 }
 
 pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
@@ -238,8 +245,10 @@ fn mean_loss_of(bundle: &ModelBundle, ids: &[u32]) -> Result<(f32, usize)> {
     Ok(((total / count.max(1) as f64) as f32, count))
 }
 
-/// The stage's drafts: `plan.drafts` of them (the first always; another only when it can
-/// finish before `deadline`), ranked best first; returns the best and the rates seen.
+/// The stage's drafts, ranked best first; returns the best and the rates seen. The first is
+/// always written; another only while it can finish before `deadline`, judged by the longest
+/// draft written so far (drafts that come in under the plan's estimate buy more of them, up
+/// to [`MOST_DRAFTS`]). A draft that fails is reported and passed over, unless none succeeds.
 pub fn write_drafts(
     bundle: &ModelBundle,
     req: &DraftRequest,
@@ -251,35 +260,34 @@ pub fn write_drafts(
     let mut kept: Items<Critique> = Items::open(&dir.join(DRAFTS_DIR));
     let mut best: Option<Screenplay> = None;
     let mut ranking: Vec<Critique> = Vec::new();
-    let (mut sampled, mut sampling_s, mut scored, mut scoring_s) = (0, 0.0, 0, 0.0);
-    for draft in 1..=plan.drafts {
-        let fits = Instant::now() + Duration::from_secs_f64(plan.seconds_per_draft) <= deadline;
-        if draft > 1 && !fits {
-            progress.info(format!(
-                "screenplay: no time left for draft {draft} of {}",
-                plan.drafts
-            ));
+    let mut tally = Tally::default();
+    let mut first_error = None;
+    for draft in 1..=MOST_DRAFTS {
+        let next_s = match tally.drafted {
+            0 => plan.seconds_per_draft,
+            _ => tally.longest_s,
+        };
+        if draft > 1 && Instant::now() + Duration::from_secs_f64(next_s) > deadline {
+            if draft <= plan.drafts {
+                progress.info(format!(
+                    "screenplay: no time left for draft {draft} of {}",
+                    plan.drafts
+                ));
+            }
             break;
         }
-        let mut req = req.clone();
-        req.seed = req.seed.wrapping_add((draft as u64 - 1) * 7919);
-        let name = format!("draft-{draft}.json");
-        let key = key_of(&(&bundle.hash, format!("{req:?}")));
-        let path = kept.dir().join(&name);
-        let (screenplay, critique) = match kept.get(&name, &key) {
-            Some(c) => (serde_json::from_slice(&std::fs::read(&path)?)?, c),
-            None => {
-                let (s, stats) = write_screenplay(bundle, &req, Some(deadline), progress)?;
-                (sampled, sampling_s) = (sampled + stats.tokens, sampling_s + stats.seconds);
-                let started = Instant::now();
-                let (c, n) = Critique::new(bundle, &req, draft, &s, &stats)?;
-                (scored, scoring_s) = (scored + n, scoring_s + started.elapsed().as_secs_f64());
-                fsutil::write_atomic(&path, &serde_json::to_vec(&s)?)?;
-                kept.put(&name, key, c.clone())?;
-                (s, c)
+        let (screenplay, critique) = match draft_one(
+            bundle, req, draft, deadline, &mut kept, &mut tally, progress,
+        ) {
+            Ok(written) => written,
+            Err(e) if crate::progress::check_interrupted().is_ok() => {
+                progress.info(format!("screenplay: draft {draft} failed: {e:#}"));
+                first_error.get_or_insert(e);
+                continue;
             }
+            Err(e) => return Err(e),
         };
-        if plan.drafts > 1 {
+        if plan.drafts > 1 || draft > 1 {
             progress.info(format!(
                 "screenplay: draft {draft}: score {:.3} (loss {:.3}, {} characters, {:.0} s)",
                 critique.score, critique.loss, critique.cast, critique.estimated_seconds
@@ -290,18 +298,78 @@ pub fn write_drafts(
         }
         ranking.push(critique);
     }
+    let Some(screenplay) = best else {
+        return Err(first_error.expect("a draft was tried"));
+    };
     kept.prune()?;
     ranking.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut seen = Speeds::default();
-    // Rates from a few seconds of work are noise.
-    if sampling_s > 5.0 {
-        seen.set(SAMPLED, sampled as f64 / sampling_s);
+    Ok((screenplay, ranking, tally.rates(req.target_seconds / 60.0)))
+}
+
+/// The work the drafts written (not reused) took, for the rates a run reports.
+#[derive(Default)]
+struct Tally {
+    sampled: usize,
+    sampling_s: f64,
+    scored: usize,
+    scoring_s: f64,
+    drafted: usize,
+    drafting_s: f64,
+    longest_s: f64,
+}
+
+impl Tally {
+    /// The rates seen; those from a few seconds of work are noise and left out.
+    fn rates(&self, minutes_per_draft: f64) -> Speeds {
+        let mut seen = Speeds::default();
+        if self.sampling_s > 5.0 {
+            seen.set(SAMPLED, self.sampled as f64 / self.sampling_s);
+        }
+        if self.scoring_s > 1.0 {
+            seen.set(SCORED, self.scored as f64 / self.scoring_s);
+        }
+        if self.drafting_s > 5.0 {
+            let minutes = self.drafted as f64 * minutes_per_draft;
+            seen.set(DRAFTED, minutes / self.drafting_s);
+        }
+        seen
     }
-    if scoring_s > 1.0 {
-        seen.set(SCORED, scored as f64 / scoring_s);
+}
+
+/// Draft number `draft` (its own seed): the one kept from an earlier run, or written,
+/// critiqued and kept now.
+fn draft_one(
+    bundle: &ModelBundle,
+    req: &DraftRequest,
+    draft: usize,
+    deadline: Instant,
+    kept: &mut Items<Critique>,
+    tally: &mut Tally,
+    progress: &Progress,
+) -> Result<(Screenplay, Critique)> {
+    let mut req = req.clone();
+    req.seed = req.seed.wrapping_add((draft as u64 - 1) * 7919);
+    let name = format!("draft-{draft}.json");
+    let key = key_of(&(&bundle.hash, format!("{req:?}")));
+    let path = kept.dir().join(&name);
+    if let Some(c) = kept.get(&name, &key) {
+        return Ok((serde_json::from_slice(&std::fs::read(&path)?)?, c));
     }
-    let screenplay = best.expect("the first draft is always written");
-    Ok((screenplay, ranking, seen))
+    let started = Instant::now();
+    let (s, stats) = write_screenplay(bundle, &req, Some(deadline), progress)?;
+    let scoring = Instant::now();
+    let (c, n) = Critique::new(bundle, &req, draft, &s, &stats)?;
+    fsutil::write_atomic(&path, &serde_json::to_vec(&s)?)?;
+    kept.put(&name, key, c.clone())?;
+    let took = started.elapsed().as_secs_f64();
+    tally.sampled += stats.tokens;
+    tally.sampling_s += stats.seconds;
+    tally.scored += n;
+    tally.scoring_s += scoring.elapsed().as_secs_f64();
+    tally.drafted += 1;
+    tally.drafting_s += took;
+    tally.longest_s = tally.longest_s.max(took);
+    Ok((s, c))
 }
 
 #[cfg(test)]
