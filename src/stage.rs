@@ -113,7 +113,7 @@ impl Speeds {
 }
 
 /// What a stage needs of the time budget and what more time buys, as the planner sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Estimate {
     /// Seconds of the least the stage does; it cannot do less.
     pub least_s: f64,
@@ -124,6 +124,11 @@ pub struct Estimate {
     pub better_upto_s: f64,
     /// Its claim on spare time against the other stages'.
     pub weight: f64,
+    /// Where time buys in whole steps (another draft, a slower preset): the extra seconds,
+    /// counted like `better_upto_s` and increasing, at which each step is paid for. Time
+    /// between two steps buys nothing; past the last, any extra helps. Empty: any extra helps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps_s: Vec<f64>,
 }
 
 impl Estimate {
@@ -131,9 +136,7 @@ impl Estimate {
     pub fn fixed(least_s: f64) -> Self {
         Estimate {
             least_s,
-            better_from_s: 0.0,
-            better_upto_s: 0.0,
-            weight: 0.0,
+            ..Default::default()
         }
     }
 }

@@ -47,6 +47,7 @@ impl Stage for Worker {
             better_from_s: 0.0,
             better_upto_s: self.upto,
             weight: self.weight,
+            steps_s: Vec::new(),
         })
     }
     fn intent(&self, _film: &Film, _speeds: &Speeds, seconds: f64) -> Result<Intent> {

@@ -98,12 +98,18 @@ fn fastest_and_slowest(film: &Film, speeds: &Speeds, frames: usize) -> (f64, f64
 }
 
 pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
-    let (least, slowest) = fastest_and_slowest(film, speeds, frames(film));
+    let n = frames(film);
+    let (least, slowest) = fastest_and_slowest(film, speeds, n);
     Estimate {
         least_s: least,
         better_from_s: 0.0,
         better_upto_s: slowest - least,
         weight: 0.1,
+        // Each slower preset with a rate here is a step.
+        steps_s: (1..PRESETS.len())
+            .filter_map(|i| seconds_at(film, speeds, i, n))
+            .map(|s| s - least)
+            .collect(),
     }
 }
 

@@ -86,6 +86,7 @@ pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
         better_from_s: swap_seconds(film, speeds),
         better_upto_s: f64::INFINITY,
         weight: 0.6,
+        steps_s: Vec::new(),
     }
 }
 

@@ -42,6 +42,10 @@ pub struct Plan {
     pub stages: Vec<StagePlan>,
     /// Seconds no stage can use to make the film better.
     pub unspent_s: f64,
+    /// Seconds given to stages that buy in steps beyond their last whole step: too few for
+    /// the next one, they are a cushion for overruns, and go on to later stages when an
+    /// earlier one is done early.
+    pub cushion_s: f64,
     /// How many more seconds the least work needs than there are (0 when it fits).
     pub short_s: f64,
 }
@@ -68,6 +72,29 @@ impl Plan {
         })
     }
 
+    /// Where the seconds that buy no further step go, in words.
+    pub fn cushion_note(&self) -> Option<String> {
+        let next: Vec<String> = self
+            .stages
+            .iter()
+            .filter_map(|s| {
+                let at = step_at(&s.estimate, s.planned_s)?;
+                let more = at.next? - at.extra;
+                Some(format!(
+                    "the {}'s next step needs {more:.0} s more",
+                    s.stage
+                ))
+            })
+            .collect();
+        (self.cushion_s >= 1.0).then(|| {
+            format!(
+                "{:.0} s buy no further step ({}): a cushion for a stage that runs over, handed on to the stages after one that finishes early",
+                self.cushion_s,
+                next.join(", ")
+            )
+        })
+    }
+
     /// The plan as a table, for `make --plan` and the start of a make.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
@@ -82,6 +109,7 @@ impl Plan {
                 s.intent.summary
             ));
         }
+        lines.extend(self.cushion_note());
         lines.extend(self.unspent_note());
         lines
     }
@@ -114,14 +142,26 @@ pub fn plan(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let cushion_s = cushion_of(&stages);
     Ok(Plan {
         budget_s,
         elapsed_s,
         reserve_s: reserve,
         stages,
         unspent_s: allotment.unspent_s,
+        cushion_s,
         short_s: allotment.short_s,
     })
+}
+
+/// The seconds stages are given past their last whole step, short of the next.
+fn cushion_of(stages: &[StagePlan]) -> f64 {
+    stages
+        .iter()
+        .filter_map(|s| step_at(&s.estimate, s.planned_s))
+        .filter(|at| at.next.is_some())
+        .map(|at| (at.extra - at.paid).max(0.0))
+        .sum()
 }
 
 /// The split of some seconds among stages.
@@ -164,14 +204,34 @@ pub fn allot(available: f64, estimates: &[Estimate]) -> Allotment {
             room[i] = Some((e.better_upto_s - e.better_from_s).max(0.0));
         }
     }
-    // Water-filling by weight: a stage that reaches its room drops out and its share goes
-    // round again.
+    let spare = water_fill(estimates, &mut seconds, &mut room, spare);
+    // A share that falls between two of a stage's steps buys nothing there: such remainders
+    // buy whole steps instead, then what is left is shared again (a stage whose work comes in
+    // under its estimate may still buy a step with it, or hand it on to the stages after it).
+    let spare = spare + snap_to_steps(estimates, &mut seconds, &mut room);
+    let spare = buy_steps(estimates, &mut seconds, &mut room, spare);
+    let spare = water_fill(estimates, &mut seconds, &mut room, spare);
+    Allotment {
+        seconds,
+        unspent_s: spare.max(0.0),
+        short_s: 0.0,
+    }
+}
+
+/// Shares `spare` by weight among the stages with room left, a stage that reaches its room
+/// dropping out and its share going round again; returns what none could take.
+fn water_fill(
+    estimates: &[Estimate],
+    seconds: &mut [f64],
+    room: &mut [Option<f64>],
+    mut spare: f64,
+) -> f64 {
     loop {
         let open: Vec<usize> = (0..estimates.len())
             .filter(|&i| estimates[i].weight > 0.0 && room[i].is_some_and(|r| r > 1e-9))
             .collect();
         if open.is_empty() || spare <= 1e-9 {
-            break;
+            return spare;
         }
         let weights: f64 = open.iter().map(|&i| estimates[i].weight).sum();
         let mut given = 0.0;
@@ -183,13 +243,75 @@ pub fn allot(available: f64, estimates: &[Estimate]) -> Allotment {
         }
         spare -= given;
         if given <= 1e-9 {
-            break;
+            return spare;
         }
     }
-    Allotment {
-        seconds,
-        unspent_s: spare.max(0.0),
-        short_s: 0.0,
+}
+
+/// Where a stage that buys in steps stands with `seconds`: the extra past its least, the
+/// extra its last whole step paid for, and the extra its next step needs (`None` past the
+/// last, where any extra helps). `None` for a stage without steps.
+#[derive(Debug, Clone, Copy)]
+struct StepAt {
+    extra: f64,
+    paid: f64,
+    next: Option<f64>,
+}
+
+fn step_at(e: &Estimate, seconds: f64) -> Option<StepAt> {
+    let extra = seconds - e.least_s;
+    let next = e.steps_s.iter().copied().find(|&s| s > extra + 1e-9);
+    let paid = e.steps_s.iter().copied().filter(|&s| s <= extra + 1e-9);
+    (!e.steps_s.is_empty()).then(|| StepAt {
+        extra,
+        paid: paid.fold(e.better_from_s, f64::max),
+        next,
+    })
+}
+
+/// Takes back from every stepped stage what lies past its last whole step (below its last
+/// one: past that, any extra helps); returns the seconds taken.
+fn snap_to_steps(estimates: &[Estimate], seconds: &mut [f64], room: &mut [Option<f64>]) -> f64 {
+    let mut freed = 0.0;
+    for (i, e) in estimates.iter().enumerate() {
+        let Some(at) = step_at(e, seconds[i]).filter(|at| at.next.is_some()) else {
+            continue;
+        };
+        if room[i].is_none() {
+            continue;
+        }
+        let back = (at.extra - at.paid).max(0.0);
+        seconds[i] -= back;
+        room[i] = room[i].map(|r| r + back);
+        freed += back;
+    }
+    freed
+}
+
+/// Buys whole steps with `spare`, one at a time, each time the next step of the stage with
+/// the most weight (the cheaper on a tie) that fits; returns what is left.
+fn buy_steps(
+    estimates: &[Estimate],
+    seconds: &mut [f64],
+    room: &mut [Option<f64>],
+    mut spare: f64,
+) -> f64 {
+    loop {
+        let next = |i: usize| {
+            room[i]?;
+            let at = step_at(&estimates[i], seconds[i])?;
+            let cost = at.next? - at.extra;
+            (estimates[i].weight > 0.0 && cost <= spare + 1e-9).then_some((i, cost))
+        };
+        let Some((i, cost)) = (0..estimates.len()).filter_map(next).max_by(|a, b| {
+            let (wa, wb) = (estimates[a.0].weight, estimates[b.0].weight);
+            wa.total_cmp(&wb).then(b.1.total_cmp(&a.1))
+        }) else {
+            return spare;
+        };
+        seconds[i] += cost;
+        room[i] = room[i].map(|r| r - cost);
+        spare -= cost;
     }
 }
 
@@ -210,9 +332,9 @@ mod tests {
     fn open(least_s: f64, upto: f64, weight: f64) -> Estimate {
         Estimate {
             least_s,
-            better_from_s: 0.0,
             better_upto_s: upto,
             weight,
+            ..Default::default()
         }
     }
 
@@ -249,8 +371,9 @@ mod tests {
             better_from_s: 50.0,
             better_upto_s: f64::INFINITY,
             weight: 2.0,
+            ..Default::default()
         };
-        let small = allot(40.0, &[open(10.0, f64::INFINITY, 1.0), swap]);
+        let small = allot(40.0, &[open(10.0, f64::INFINITY, 1.0), swap.clone()]);
         assert_eq!(small.seconds[1], 1.0, "{small:?}");
         assert!((small.seconds[0] - 39.0).abs() < 1e-9);
         let big = allot(160.0, &[open(10.0, f64::INFINITY, 1.0), swap]);
@@ -260,6 +383,69 @@ mod tests {
             "{big:?}"
         );
         assert!((big.seconds[0] - 43.0).abs() < 1e-9, "{big:?}");
+    }
+
+    #[test]
+    fn remainders_between_steps_buy_whole_steps_first() {
+        // Drafts of 37 s (weight 0.3) and presets 117, 213 and 442 s slower (weight 0.1).
+        let drafts = Estimate {
+            steps_s: vec![37.0, 74.0, 111.0],
+            ..open(40.0, 111.0, 0.3)
+        };
+        let cut = Estimate {
+            steps_s: vec![117.0, 213.0, 442.0],
+            ..open(55.0, 442.0, 0.1)
+        };
+        let both = [drafts.clone(), cut.clone()];
+        // 75 spare: by weight alone 56 and 19, which buy one draft and no preset; the
+        // remainders (19 and 19) buy a second draft.
+        let a = allot(170.0, &both);
+        assert!(a.seconds[0] >= 40.0 + 74.0, "{a:?}");
+        assert!(a.seconds[1] < 55.0 + 117.0, "{a:?}");
+        assert!((a.seconds.iter().sum::<f64>() - 170.0).abs() < 1e-9);
+        // With every draft bought, the rest buys the next preset once it fits.
+        let a = allot(40.0 + 111.0 + 55.0 + 117.0, &both);
+        assert!((a.seconds[0] - 151.0).abs() < 1e-9, "{a:?}");
+        assert!((a.seconds[1] - 172.0).abs() < 1e-9, "{a:?}");
+        // What buys no further step is said, with what the next one needs.
+        let plan = Plan {
+            budget_s: 170.0,
+            elapsed_s: 0.0,
+            reserve_s: 0.0,
+            stages: [drafts, cut]
+                .into_iter()
+                .zip(&a.seconds)
+                .zip([StageId::Screenplay, StageId::Cut])
+                .map(|((estimate, &planned_s), stage)| StagePlan {
+                    stage,
+                    planned_s: planned_s - 20.0,
+                    estimate,
+                    intent: Intent::plain("works"),
+                })
+                .collect(),
+            unspent_s: 0.0,
+            cushion_s: 0.0,
+            short_s: 0.0,
+        };
+        let cushion = cushion_of(&plan.stages);
+        assert!((cushion - (17.0 + 97.0)).abs() < 1e-9, "{cushion}");
+        let note = Plan {
+            cushion_s: cushion,
+            ..plan
+        }
+        .cushion_note()
+        .unwrap();
+        assert!(
+            note.contains("the cut's next step needs 20 s more"),
+            "{note}"
+        );
+        // Past a stage's last step, any extra helps and nothing is taken back.
+        let tuned = Estimate {
+            steps_s: vec![37.0],
+            ..open(40.0, f64::INFINITY, 0.3)
+        };
+        let a = allot(200.0, &[tuned]);
+        assert!((a.seconds[0] - 200.0).abs() < 1e-9, "{a:?}");
     }
 
     #[test]

@@ -81,6 +81,12 @@ fn seconds_per_draft(film: &Film, speeds: &Speeds) -> (usize, f64) {
 pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
     let (_, per_draft) = seconds_per_draft(film, speeds);
     let more_drafts = (MOST_DRAFTS - 1) as f64 * per_draft;
+    // Each further draft is a step, and so is a fine-tuning session long enough to count;
+    // past that, fine-tuning takes any extra.
+    let mut steps_s: Vec<f64> = (1..MOST_DRAFTS).map(|k| k as f64 * per_draft).collect();
+    if tune::can_tune(&film.settings) {
+        steps_s.push(more_drafts + tune::LEAST_SESSION_S);
+    }
     Estimate {
         least_s: load_s(speeds) + per_draft,
         better_from_s: 0.0,
@@ -90,6 +96,7 @@ pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
             more_drafts
         },
         weight: 0.3,
+        steps_s,
     }
 }
 
@@ -246,9 +253,9 @@ fn mean_loss_of(bundle: &ModelBundle, ids: &[u32]) -> Result<(f32, usize)> {
 }
 
 /// The stage's drafts, ranked best first; returns the best and the rates seen. The first is
-/// always written; another only while it can finish before `deadline`, judged by the longest
-/// draft written so far (drafts that come in under the plan's estimate buy more of them, up
-/// to [`MOST_DRAFTS`]). A draft that fails is reported and passed over, unless none succeeds.
+/// always written; another only while it can finish before `deadline`, judged by the drafts
+/// written so far (drafts that come in under the plan's estimate buy more of them, up to
+/// [`MOST_DRAFTS`]). A draft that fails is reported and passed over, unless none succeeds.
 pub fn write_drafts(
     bundle: &ModelBundle,
     req: &DraftRequest,
@@ -263,8 +270,11 @@ pub fn write_drafts(
     let mut tally = Tally::default();
     let mut first_error = None;
     for draft in 1..=MOST_DRAFTS {
+        // The plan's drafts are judged by the mean so far (a draft that reaches the deadline
+        // is finished short, not late); one more than planned, by the longest.
         let next_s = match tally.drafted {
             0 => plan.seconds_per_draft,
+            n if draft <= plan.drafts => tally.drafting_s / n as f64,
             _ => tally.longest_s,
         };
         if draft > 1 && Instant::now() + Duration::from_secs_f64(next_s) > deadline {

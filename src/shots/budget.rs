@@ -49,6 +49,7 @@ pub fn estimate(film: &Film, speeds: &Speeds) -> Estimate {
         better_from_s: 0.0,
         better_upto_s: ((MOST_CANDIDATES - 1) as f64 * selection_s(film, speeds)).min(UPTO_S),
         weight: 0.02,
+        steps_s: Vec::new(),
     }
 }
 
