@@ -6,10 +6,16 @@
 //! The split ([`allot`]) is plain arithmetic over each stage's [`Estimate`]: every stage gets
 //! the least it needs; an all-or-nothing improvement (a face swap good enough to show) is
 //! bought next if it fits; what is left is shared by weight among the stages that can still
-//! use it, up to what each can use. Time nothing can use is reported, not hidden.
+//! use it, up to what each can use. Where a stage buys in whole steps (drafts, presets), what
+//! falls between its steps buys whole steps first. Time nothing can use is reported, not
+//! hidden, and so is the cushion that buys no further step.
 
+mod allot;
 pub mod calibration;
 pub mod ledger;
+
+use allot::step_at;
+pub use allot::{allot, Allotment};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -162,157 +168,6 @@ fn cushion_of(stages: &[StagePlan]) -> f64 {
         .filter(|at| at.next.is_some())
         .map(|at| (at.extra - at.paid).max(0.0))
         .sum()
-}
-
-/// The split of some seconds among stages.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Allotment {
-    pub seconds: Vec<f64>,
-    pub unspent_s: f64,
-    pub short_s: f64,
-}
-
-/// Splits `available` seconds among stages of these estimates (see the module's comment).
-/// When the least work does not fit, every stage still gets its least and `short_s` says by
-/// how much the time is short.
-pub fn allot(available: f64, estimates: &[Estimate]) -> Allotment {
-    let available = available.max(0.0);
-    let least: f64 = estimates.iter().map(|e| e.least_s).sum();
-    let mut seconds: Vec<f64> = estimates.iter().map(|e| e.least_s).collect();
-    if least > available {
-        return Allotment {
-            seconds,
-            unspent_s: 0.0,
-            short_s: least - available,
-        };
-    }
-    let mut spare = available - least;
-    // Room each stage has left to grow; `None` while an all-or-nothing step is not bought.
-    let mut room: Vec<Option<f64>> = estimates
-        .iter()
-        .map(|e| (e.better_from_s <= 0.0).then_some(e.better_upto_s.max(0.0)))
-        .collect();
-    let mut steps: Vec<usize> = (0..estimates.len())
-        .filter(|&i| estimates[i].better_from_s > 0.0)
-        .collect();
-    steps.sort_by(|&a, &b| estimates[b].weight.total_cmp(&estimates[a].weight));
-    for i in steps {
-        let e = &estimates[i];
-        if e.better_from_s <= spare {
-            seconds[i] += e.better_from_s;
-            spare -= e.better_from_s;
-            room[i] = Some((e.better_upto_s - e.better_from_s).max(0.0));
-        }
-    }
-    let spare = water_fill(estimates, &mut seconds, &mut room, spare);
-    // A share that falls between two of a stage's steps buys nothing there: such remainders
-    // buy whole steps instead, then what is left is shared again (a stage whose work comes in
-    // under its estimate may still buy a step with it, or hand it on to the stages after it).
-    let spare = spare + snap_to_steps(estimates, &mut seconds, &mut room);
-    let spare = buy_steps(estimates, &mut seconds, &mut room, spare);
-    let spare = water_fill(estimates, &mut seconds, &mut room, spare);
-    Allotment {
-        seconds,
-        unspent_s: spare.max(0.0),
-        short_s: 0.0,
-    }
-}
-
-/// Shares `spare` by weight among the stages with room left, a stage that reaches its room
-/// dropping out and its share going round again; returns what none could take.
-fn water_fill(
-    estimates: &[Estimate],
-    seconds: &mut [f64],
-    room: &mut [Option<f64>],
-    mut spare: f64,
-) -> f64 {
-    loop {
-        let open: Vec<usize> = (0..estimates.len())
-            .filter(|&i| estimates[i].weight > 0.0 && room[i].is_some_and(|r| r > 1e-9))
-            .collect();
-        if open.is_empty() || spare <= 1e-9 {
-            return spare;
-        }
-        let weights: f64 = open.iter().map(|&i| estimates[i].weight).sum();
-        let mut given = 0.0;
-        for &i in &open {
-            let share = (spare * estimates[i].weight / weights).min(room[i].unwrap_or(0.0));
-            seconds[i] += share;
-            room[i] = room[i].map(|r| r - share);
-            given += share;
-        }
-        spare -= given;
-        if given <= 1e-9 {
-            return spare;
-        }
-    }
-}
-
-/// Where a stage that buys in steps stands with `seconds`: the extra past its least, the
-/// extra its last whole step paid for, and the extra its next step needs (`None` past the
-/// last, where any extra helps). `None` for a stage without steps.
-#[derive(Debug, Clone, Copy)]
-struct StepAt {
-    extra: f64,
-    paid: f64,
-    next: Option<f64>,
-}
-
-fn step_at(e: &Estimate, seconds: f64) -> Option<StepAt> {
-    let extra = seconds - e.least_s;
-    let next = e.steps_s.iter().copied().find(|&s| s > extra + 1e-9);
-    let paid = e.steps_s.iter().copied().filter(|&s| s <= extra + 1e-9);
-    (!e.steps_s.is_empty()).then(|| StepAt {
-        extra,
-        paid: paid.fold(e.better_from_s, f64::max),
-        next,
-    })
-}
-
-/// Takes back from every stepped stage what lies past its last whole step (below its last
-/// one: past that, any extra helps); returns the seconds taken.
-fn snap_to_steps(estimates: &[Estimate], seconds: &mut [f64], room: &mut [Option<f64>]) -> f64 {
-    let mut freed = 0.0;
-    for (i, e) in estimates.iter().enumerate() {
-        let Some(at) = step_at(e, seconds[i]).filter(|at| at.next.is_some()) else {
-            continue;
-        };
-        if room[i].is_none() {
-            continue;
-        }
-        let back = (at.extra - at.paid).max(0.0);
-        seconds[i] -= back;
-        room[i] = room[i].map(|r| r + back);
-        freed += back;
-    }
-    freed
-}
-
-/// Buys whole steps with `spare`, one at a time, each time the next step of the stage with
-/// the most weight (the cheaper on a tie) that fits; returns what is left.
-fn buy_steps(
-    estimates: &[Estimate],
-    seconds: &mut [f64],
-    room: &mut [Option<f64>],
-    mut spare: f64,
-) -> f64 {
-    loop {
-        let next = |i: usize| {
-            room[i]?;
-            let at = step_at(&estimates[i], seconds[i])?;
-            let cost = at.next? - at.extra;
-            (estimates[i].weight > 0.0 && cost <= spare + 1e-9).then_some((i, cost))
-        };
-        let Some((i, cost)) = (0..estimates.len()).filter_map(next).max_by(|a, b| {
-            let (wa, wb) = (estimates[a.0].weight, estimates[b.0].weight);
-            wa.total_cmp(&wb).then(b.1.total_cmp(&a.1))
-        }) else {
-            return spare;
-        };
-        seconds[i] += cost;
-        room[i] = room[i].map(|r| r - cost);
-        spare -= cost;
-    }
 }
 
 /// The refusal of a budget too small for the least work, naming the budget it needs.
